@@ -1,0 +1,6 @@
+//! The `mxgate` command.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("mxgate: gateway not built yet");
+}
