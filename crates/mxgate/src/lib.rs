@@ -1,6 +1,26 @@
-//! mxgate: a Matrix federation border gateway (the I/O shell around
-//! `mxgate-core`).
+//! mxgate: a Matrix federation border gateway, the I/O shell around
+//! `mxgate-core`.
 //!
 //! # Layout
-//! Being written; see the crate's modules.
+//! - [`cli`]: the `mxgate` command line (clap).
+//! - [`server`]: listeners, TLS accept, HTTP/1.1 + HTTP/2 serving, shutdown.
+//! - [`inbound`]: the inbound request pipeline (route, verify, admit, forward).
+//! - [`outbound`]: the outbound federation proxy for our homeservers (pinned destinations).
+//! - [`errors`]: Matrix JSON error responses.
+//! - [`metrics`]: Prometheus metrics and the admin listener.
+//! - [`audit`]: the JSON audit log of decisions.
+//! - [`tls`]: rustls configuration (SNI certificates, pinned roots).
+//! - [`client`]: pooled HTTP(S) client to upstreams and remotes.
+//! - [`keyring`]: server key fetching, caching and persistence.
 #![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod cli;
+pub mod client;
+pub mod errors;
+pub mod inbound;
+pub mod keyring;
+pub mod metrics;
+pub mod outbound;
+pub mod server;
+pub mod tls;

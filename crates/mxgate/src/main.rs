@@ -1,6 +1,10 @@
-//! The `mxgate` command.
+//! The `mxgate` command: see `mxgate --help` and [`mxgate::cli`].
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("mxgate: gateway not built yet");
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    mxgate::cli::run(mxgate::cli::Cli::parse())
 }

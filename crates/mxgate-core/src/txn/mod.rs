@@ -1,0 +1,220 @@
+//! The body of `PUT /_matrix/federation/v1/send/{txnId}`: a typed view with the spec limits.
+//!
+//! Spec: <https://spec.matrix.org/v1.16/server-server-api/#put_matrixfederationv1sendtxnid>
+//! (at most 50 PDUs and 100 EDUs) and
+//! <https://spec.matrix.org/v1.16/client-server-api/#size-limits> (an event is at most 65536
+//! bytes of canonical JSON).
+//!
+//! PDUs and EDUs stay untyped JSON objects here: the gateway forwards bodies byte-for-byte, so
+//! this view only checks the envelope and feeds the event checks in [`crate::event`].
+
+use crate::ids::ServerName;
+use crate::json::{self, CanonicalJsonObject, CanonicalJsonValue, JsonError};
+
+/// Most PDUs a transaction may carry.
+pub const MAX_PDUS: usize = 50;
+/// Most EDUs a transaction may carry.
+pub const MAX_EDUS: usize = 100;
+/// Largest PDU, in bytes of canonical JSON.
+pub const MAX_PDU_BYTES: usize = 65_536;
+
+/// A `/send` transaction whose envelope is valid: the origin matches the X-Matrix origin and
+/// the limits hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    origin: ServerName,
+    origin_server_ts: u64,
+    pdus: Vec<CanonicalJsonObject>,
+    edus: Vec<CanonicalJsonObject>,
+}
+
+/// Why a transaction body was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnError {
+    /// The body is not strict JSON.
+    #[error("transaction body is not strict JSON: {0}")]
+    Json(#[from] JsonError),
+    /// The body is JSON but not an object.
+    #[error("transaction body is not a JSON object")]
+    NotAnObject,
+    /// A required field is absent.
+    #[error("transaction has no `{0}` field")]
+    MissingField(&'static str),
+    /// A field has the wrong type or an invalid value.
+    #[error("transaction field `{0}` is invalid")]
+    InvalidField(&'static str),
+    /// `origin` is not the server that signed the request.
+    #[error("transaction origin {body} differs from the X-Matrix origin {header}")]
+    OriginMismatch {
+        /// The `origin` in the body.
+        body: String,
+        /// The origin of the X-Matrix header.
+        header: ServerName,
+    },
+    /// More than [`MAX_PDUS`] PDUs.
+    #[error("{0} PDUs (at most {MAX_PDUS})")]
+    TooManyPdus(usize),
+    /// More than [`MAX_EDUS`] EDUs.
+    #[error("{0} EDUs (at most {MAX_EDUS})")]
+    TooManyEdus(usize),
+    /// A PDU is not a JSON object.
+    #[error("PDU {0} is not a JSON object")]
+    PduNotAnObject(usize),
+    /// An EDU is not a JSON object.
+    #[error("EDU {0} is not a JSON object")]
+    EduNotAnObject(usize),
+    /// A PDU exceeds [`MAX_PDU_BYTES`].
+    #[error("PDU {index} is {size} bytes (at most {MAX_PDU_BYTES})")]
+    PduTooLarge {
+        /// Position of the PDU in `pdus`.
+        index: usize,
+        /// Its canonical JSON size.
+        size: usize,
+    },
+}
+
+impl TxnError {
+    /// A stable snake_case label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Json(_) => "invalid_json",
+            Self::NotAnObject => "not_an_object",
+            Self::MissingField(_) => "missing_field",
+            Self::InvalidField(_) => "invalid_field",
+            Self::OriginMismatch { .. } => "origin_mismatch",
+            Self::TooManyPdus(_) => "too_many_pdus",
+            Self::TooManyEdus(_) => "too_many_edus",
+            Self::PduNotAnObject(_) => "pdu_not_an_object",
+            Self::EduNotAnObject(_) => "edu_not_an_object",
+            Self::PduTooLarge { .. } => "pdu_too_large",
+        }
+    }
+}
+
+impl Transaction {
+    /// Parses a raw body with [`json::parse_strict`] and checks it like [`Self::from_json`].
+    pub fn from_bytes(body: &[u8], header_origin: &ServerName) -> Result<Self, TxnError> {
+        match json::parse_strict(body)? {
+            CanonicalJsonValue::Object(object) => Self::from_object(object, header_origin),
+            _ => Err(TxnError::NotAnObject),
+        }
+    }
+
+    /// Checks a parsed body: `origin` (a server name equal to `header_origin`, the X-Matrix
+    /// origin), `origin_server_ts` (a non-negative integer), `pdus` (an array of at most
+    /// [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and the optional `edus` (an array
+    /// of at most [`MAX_EDUS`] objects). Other fields are ignored.
+    pub fn from_json(body: &CanonicalJsonValue, header_origin: &ServerName) -> Result<Self, TxnError> {
+        match body {
+            CanonicalJsonValue::Object(object) => Self::from_object(object.clone(), header_origin),
+            _ => Err(TxnError::NotAnObject),
+        }
+    }
+
+    /// The sending server, equal to the X-Matrix origin.
+    pub fn origin(&self) -> &ServerName {
+        &self.origin
+    }
+
+    /// When the sending server created the transaction (ms since the Unix epoch).
+    pub fn origin_server_ts(&self) -> u64 {
+        self.origin_server_ts
+    }
+
+    /// The PDUs, in order.
+    pub fn pdus(&self) -> &[CanonicalJsonObject] {
+        &self.pdus
+    }
+
+    /// The EDUs, in order (empty when the body has none).
+    pub fn edus(&self) -> &[CanonicalJsonObject] {
+        &self.edus
+    }
+
+    fn from_object(mut body: CanonicalJsonObject, header_origin: &ServerName) -> Result<Self, TxnError> {
+        let origin = parse_origin(body.get("origin"), header_origin)?;
+        let origin_server_ts = match body.get("origin_server_ts") {
+            None => return Err(TxnError::MissingField("origin_server_ts")),
+            Some(CanonicalJsonValue::Integer(ts)) => {
+                u64::try_from(i64::from(*ts)).map_err(|_| TxnError::InvalidField("origin_server_ts"))?
+            }
+            Some(_) => return Err(TxnError::InvalidField("origin_server_ts")),
+        };
+        let pdus = match body.remove("pdus") {
+            None => return Err(TxnError::MissingField("pdus")),
+            Some(value) => parse_pdus(value)?,
+        };
+        let edus = match body.remove("edus") {
+            None => Vec::new(),
+            Some(value) => parse_edus(value)?,
+        };
+        Ok(Self {
+            origin,
+            origin_server_ts,
+            pdus,
+            edus,
+        })
+    }
+}
+
+/// The body's `origin`, which must be a server name equal to the X-Matrix origin.
+fn parse_origin(value: Option<&CanonicalJsonValue>, header_origin: &ServerName) -> Result<ServerName, TxnError> {
+    let text = match value {
+        None => return Err(TxnError::MissingField("origin")),
+        Some(CanonicalJsonValue::String(text)) => text,
+        Some(_) => return Err(TxnError::InvalidField("origin")),
+    };
+    if text != header_origin.as_str() {
+        return Err(TxnError::OriginMismatch {
+            body: text.chars().take(255).collect(),
+            header: header_origin.clone(),
+        });
+    }
+    Ok(header_origin.clone())
+}
+
+fn parse_pdus(value: CanonicalJsonValue) -> Result<Vec<CanonicalJsonObject>, TxnError> {
+    let CanonicalJsonValue::Array(items) = value else {
+        return Err(TxnError::InvalidField("pdus"));
+    };
+    if items.len() > MAX_PDUS {
+        return Err(TxnError::TooManyPdus(items.len()));
+    }
+    let mut buffer = Vec::new();
+    let mut pdus = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let CanonicalJsonValue::Object(pdu) = item else {
+            return Err(TxnError::PduNotAnObject(index));
+        };
+        buffer.clear();
+        json::write_canonical_without(&pdu, &[], &mut buffer);
+        if buffer.len() > MAX_PDU_BYTES {
+            return Err(TxnError::PduTooLarge {
+                index,
+                size: buffer.len(),
+            });
+        }
+        pdus.push(pdu);
+    }
+    Ok(pdus)
+}
+
+fn parse_edus(value: CanonicalJsonValue) -> Result<Vec<CanonicalJsonObject>, TxnError> {
+    let CanonicalJsonValue::Array(items) = value else {
+        return Err(TxnError::InvalidField("edus"));
+    };
+    if items.len() > MAX_EDUS {
+        return Err(TxnError::TooManyEdus(items.len()));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            CanonicalJsonValue::Object(edu) => Ok(edu),
+            _ => Err(TxnError::EduNotAnObject(index)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+use serde_json::json;
+
+use super::*;
+
+fn origin() -> ServerName {
+    ServerName::parse("remote.example:8448").unwrap()
+}
+
+fn body(value: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&value).unwrap()
+}
+
+fn pdu(i: usize) -> serde_json::Value {
+    json!({"type": "m.room.message", "sender": "@u:remote.example", "depth": i,
+           "content": {"body": "x"}})
+}
+
+fn txn(pdus: usize, edus: usize) -> serde_json::Value {
+    json!({
+        "origin": "remote.example:8448",
+        "origin_server_ts": 1_700_000_000_000_u64,
+        "pdus": (0..pdus).map(pdu).collect::<Vec<_>>(),
+        "edus": (0..edus).map(|i| json!({"edu_type": "m.typing", "content": {"i": i}})).collect::<Vec<_>>(),
+    })
+}
+
+fn parse(value: serde_json::Value) -> Result<Transaction, TxnError> {
+    Transaction::from_bytes(&body(value), &origin())
+}
+
+#[test]
+fn accepts_a_valid_transaction_at_the_limits() {
+    let t = parse(txn(MAX_PDUS, MAX_EDUS)).unwrap();
+    assert_eq!(t.origin(), &origin());
+    assert_eq!(t.origin_server_ts(), 1_700_000_000_000);
+    assert_eq!(t.pdus().len(), 50);
+    assert_eq!(t.edus().len(), 100);
+    assert_eq!(t.pdus()[7].get("depth"), Some(&CanonicalJsonValue::Integer(7_u32.into())));
+}
+
+#[test]
+fn from_json_and_from_bytes_agree() {
+    let raw = body(txn(3, 2));
+    let value = json::parse_strict(&raw).unwrap();
+    assert_eq!(
+        Transaction::from_json(&value, &origin()).unwrap(),
+        Transaction::from_bytes(&raw, &origin()).unwrap()
+    );
+    let err = Transaction::from_json(&CanonicalJsonValue::Array(vec![]), &origin()).unwrap_err();
+    assert_eq!(err.reason(), "not_an_object");
+}
+
+#[test]
+fn edus_are_optional_and_unknown_fields_ignored() {
+    let mut value = txn(1, 0);
+    value.as_object_mut().unwrap().remove("edus");
+    value["future_field"] = json!({"x": 1});
+    let t = parse(value).unwrap();
+    assert!(t.edus().is_empty());
+    assert_eq!(t.pdus().len(), 1);
+    assert!(parse(txn(0, 0)).unwrap().pdus().is_empty());
+}
+
+#[test]
+fn too_many_pdus_or_edus() {
+    assert_eq!(parse(txn(MAX_PDUS + 1, 0)), Err(TxnError::TooManyPdus(51)));
+    assert_eq!(parse(txn(0, MAX_EDUS + 1)), Err(TxnError::TooManyEdus(101)));
+    assert_eq!(parse(txn(51, 0)).unwrap_err().reason(), "too_many_pdus");
+    assert_eq!(parse(txn(0, 101)).unwrap_err().reason(), "too_many_edus");
+}
+
+#[test]
+fn pdu_size_limit_is_on_canonical_bytes() {
+    // {"content":{"body":"<pad>"},"type":"m.room.message"}: 45 bytes around the padding.
+    let frame = br#"{"content":{"body":""},"type":"m.room.message"}"#.len();
+    let exact = |extra: usize| {
+        let pad = "a".repeat(MAX_PDU_BYTES - frame + extra);
+        json!({"origin": "remote.example:8448", "origin_server_ts": 1,
+               "pdus": [{"type": "m.room.message", "content": {"body": pad}}]})
+    };
+    assert_eq!(parse(exact(0)).unwrap().pdus().len(), 1);
+    assert_eq!(parse(exact(1)), Err(TxnError::PduTooLarge { index: 0, size: 65_537 }));
+    // Whitespace in the raw body doesn't count: the same PDU pretty-printed still fits.
+    let pretty = serde_json::to_vec_pretty(&exact(0)).unwrap();
+    assert!(pretty.len() > MAX_PDU_BYTES + 10);
+    assert!(Transaction::from_bytes(&pretty, &origin()).is_ok());
+}
+
+#[test]
+fn origin_must_match_the_x_matrix_origin() {
+    let mut value = txn(1, 0);
+    value["origin"] = json!("remote.example");
+    let err = parse(value).unwrap_err();
+    assert_eq!(err.reason(), "origin_mismatch");
+    assert_eq!(
+        err,
+        TxnError::OriginMismatch { body: "remote.example".into(), header: origin() }
+    );
+    let mut value = txn(1, 0);
+    value["origin"] = json!("REMOTE.example:8448");
+    assert_eq!(parse(value).unwrap_err().reason(), "origin_mismatch");
+}
+
+#[test]
+fn field_errors() {
+    let cases: Vec<(&str, serde_json::Value, TxnError)> = vec![
+        ("origin", json!(null), TxnError::MissingField("origin")),
+        ("origin", json!(5), TxnError::InvalidField("origin")),
+        ("origin_server_ts", json!(null), TxnError::MissingField("origin_server_ts")),
+        ("origin_server_ts", json!("1"), TxnError::InvalidField("origin_server_ts")),
+        ("origin_server_ts", json!(-1), TxnError::InvalidField("origin_server_ts")),
+        ("pdus", json!(null), TxnError::MissingField("pdus")),
+        ("pdus", json!({}), TxnError::InvalidField("pdus")),
+        ("pdus", json!([{}, "x"]), TxnError::PduNotAnObject(1)),
+        ("edus", json!({}), TxnError::InvalidField("edus")),
+        ("edus", json!([[]]), TxnError::EduNotAnObject(0)),
+    ];
+    for (field, replacement, expected) in cases {
+        let mut value = txn(1, 1);
+        if replacement.is_null() {
+            value.as_object_mut().unwrap().remove(field);
+        } else {
+            value[field] = replacement;
+        }
+        assert_eq!(parse(value), Err(expected.clone()), "{field}");
+        assert!(!expected.reason().is_empty());
+    }
+}
+
+#[test]
+fn json_errors_are_typed() {
+    let dup = br#"{"origin":"remote.example:8448","origin":"remote.example:8448","origin_server_ts":1,"pdus":[]}"#;
+    let err = Transaction::from_bytes(dup, &origin()).unwrap_err();
+    assert!(matches!(err, TxnError::Json(JsonError::DuplicateKey { .. })));
+    assert_eq!(err.reason(), "invalid_json");
+    let float = br#"{"origin":"remote.example:8448","origin_server_ts":1.5,"pdus":[]}"#;
+    assert_eq!(Transaction::from_bytes(float, &origin()), Err(TxnError::Json(JsonError::Float)));
+    assert_eq!(Transaction::from_bytes(b"[]", &origin()), Err(TxnError::NotAnObject));
+    assert!(matches!(Transaction::from_bytes(b"{", &origin()), Err(TxnError::Json(_))));
+}

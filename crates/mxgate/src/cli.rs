@@ -1,0 +1,228 @@
+//! The `mxgate` command line: `serve` and `check-config`.
+//!
+//! The configuration is read here (the core parses text, it never opens
+//! files): [`load_config`] reads the file, parses it relative to its own
+//! directory and checks that every file it names exists, reporting each
+//! problem with its key path.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mxgate_core::config::{Config, ConfigProblem};
+use tracing_subscriber::EnvFilter;
+
+/// Matrix federation border gateway.
+#[derive(Parser, Debug)]
+#[command(name = "mxgate", version, after_help = TOP_EXAMPLES)]
+pub struct Cli {
+    /// Log format: `text` (human-readable, coloured on a terminal) or `json`
+    /// (one JSON object per line). The level is set by `RUST_LOG` (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The log output format.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (ANSI colours only when stderr is a terminal).
+    Text,
+    /// JSON lines, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ConfigArgs),
+    /// Validate a configuration file: print every problem with its key path
+    /// (exit 1), or a summary of what the configuration does (exit 0).
+    #[command(after_help = CHECK_EXAMPLES)]
+    CheckConfig(ConfigArgs),
+}
+
+/// The `--config FILE` argument.
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Path of mxgate.toml. Relative paths inside it are relative to its directory.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("can't read {path}: {source}")]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{} problem(s) in the configuration: {}", .0.len(), join_problems(.0))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl LoadError {
+    /// A stable snake_case label for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LoadError::Read { .. } => "config_unreadable",
+            LoadError::Invalid(_) => "config_invalid",
+        }
+    }
+}
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  mxgate check-config --config /etc/mxgate/mxgate.toml
+  mxgate serve --config /etc/mxgate/mxgate.toml
+  mxgate --log-format json serve --config /etc/mxgate/mxgate.toml
+
+Configuration reference: docs/configuration.md";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  mxgate serve --config /etc/mxgate/mxgate.toml
+  RUST_LOG=mxgate=debug mxgate serve --config mxgate.toml
+  mxgate --log-format json serve -c /etc/mxgate/mxgate.toml
+
+The configuration is checked as by check-config before anything starts.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  mxgate check-config --config /etc/mxgate/mxgate.toml
+  mxgate check-config -c examples/mxgate.toml && systemctl reload mxgate
+
+Exit status: 0 = valid (a summary is printed), 1 = problems (each printed as
+`key.path: problem`, e.g. `remote[1].keys.\"ed25519:a_1\": ...`).
+Files named by the configuration (TLS certificates and keys, CA files, the
+outbound secret) must exist.";
+
+/// Runs the command line `cli` and returns the process exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::CheckConfig(args) => check_config(&args.config),
+        Command::Serve(args) => serve(&args.config),
+    }
+}
+
+/// Reads, parses and validates the configuration file at `path`, and checks
+/// that every file it refers to exists.
+pub fn load_config(path: &Path) -> Result<Config, LoadError> {
+    let read_error = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let absolute = std::path::absolute(path).map_err(read_error)?;
+    let base_dir = absolute.parent().unwrap_or(Path::new("/"));
+    let config = Config::from_toml_str(&text, base_dir).map_err(LoadError::Invalid)?;
+    let missing: Vec<ConfigProblem> = config
+        .referenced_files()
+        .into_iter()
+        .filter_map(|(key, file)| match std::fs::metadata(file) {
+            Ok(meta) if meta.is_file() => None,
+            Ok(_) => Some(ConfigProblem::invalid(
+                key,
+                "file",
+                format!("{} is not a file", file.display()),
+            )),
+            Err(e) => Some(ConfigProblem::invalid(
+                key,
+                "file",
+                format!("{}: {e}", file.display()),
+            )),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(config)
+    } else {
+        Err(LoadError::Invalid(missing))
+    }
+}
+
+/// Sets up the global `tracing` subscriber, writing to stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match load_config(path) {
+        Ok(config) => {
+            println!("{}: ok\n{}", path.display(), config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(problems)) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            println!("{}: {} problem(s)", path.display(), problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(LoadError::Invalid(problems)) => {
+            for problem in &problems {
+                tracing::error!(config = %path.display(), "configuration problem: {problem}");
+            }
+            tracing::error!("{} configuration problem(s): not starting", problems.len());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            tracing::error!(reason = e.reason(), "{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for line in config.summary().lines() {
+        tracing::info!("{line}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::server::serve(config, path.to_owned())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(reason = error.reason(), "{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn join_problems(problems: &[ConfigProblem]) -> String {
+    let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    rendered.join("; ")
+}

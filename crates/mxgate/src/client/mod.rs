@@ -1,0 +1,363 @@
+//! Pooled HTTP(S) client to our homeservers' upstreams and to trusted remotes.
+//!
+//! Every destination is pinned in config: a request can only go to a server
+//! name the client was built with, over the TCP address and TLS roots
+//! configured for it. There is no DNS SRV or `.well-known` discovery here.
+//!
+//! - A `[[homeserver]]` is reached at its `upstream` (`http` or `https`).
+//! - A `[[remote]]` is reached over TLS at its pinned `address`, while the TLS
+//!   name (SNI, certificate name) and the `Host` header are the server name's
+//!   host, as in the spec's server-name resolution
+//!   (<https://spec.matrix.org/v1.16/server-server-api/#resolving-server-names>).
+//!   An IP-literal server name sends no SNI and needs an IP SAN.
+//! - Roots: the destination's pinned `ca` file only; else the global
+//!   `[outbound] ca`; else the system trust store. Optional SPKI pins.
+//!
+//! Connections are pooled with keep-alive per destination, and HTTP/2 is used
+//! whenever the peer selects `h2` by ALPN.
+
+mod connector;
+mod pins;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
+use hyper::{Request, Response, Uri, body::Incoming};
+use hyper_util::{
+    client::legacy::Client,
+    rt::{TokioExecutor, TokioTimer},
+};
+use mxgate_core::{
+    config::{Config, HostPort, Scheme, SpkiPin, Upstream},
+    ids::ServerName,
+};
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::tls::{self, TlsError};
+pub use connector::ConnectError;
+use connector::{PinnedConnector, Route};
+
+/// A boxed error, as carried by [`ClientBody`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The default request body type: any body, boxed.
+pub type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A complete body from bytes.
+pub fn full_body(bytes: impl Into<Bytes>) -> ClientBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty_body() -> ClientBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Timeouts and pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Time allowed for TCP connect plus TLS handshake.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request until its response headers
+    /// arrive (connecting included).
+    pub response_timeout: Duration,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Idle connections kept per destination.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 32,
+        }
+    }
+}
+
+/// TLS settings for one destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM files whose certificates are the only trusted roots; empty = the
+    /// system trust store.
+    pub ca_files: Vec<PathBuf>,
+    /// Accepted SHA-256 digests of the leaf's SubjectPublicKeyInfo; empty =
+    /// no pinning.
+    pub spki_pins: Vec<SpkiPin>,
+}
+
+/// A server the client may talk to, and how.
+#[derive(Clone)]
+pub struct Destination {
+    server: ServerName,
+    base: String,
+    route: Arc<Route>,
+}
+
+impl Destination {
+    /// An internal homeserver reached at its upstream URL.
+    pub fn upstream(
+        server: ServerName,
+        upstream: &Upstream,
+        tls: &TlsSettings,
+    ) -> Result<Self, ClientError> {
+        let tls = match upstream.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(connector::TlsTarget::new(
+                &upstream.host,
+                client_config(tls)?,
+            )?),
+        };
+        let route = Route::new(&upstream.host, upstream.port, tls);
+        Ok(Self {
+            base: upstream.to_string(),
+            server,
+            route: Arc::new(route),
+        })
+    }
+
+    /// A remote server reached over TLS at `address`, with the server name's
+    /// host as TLS name. Without `address`: the server name's host and port
+    /// (default 8448).
+    pub fn remote(
+        server: ServerName,
+        address: Option<&HostPort>,
+        tls: &TlsSettings,
+    ) -> Result<Self, ClientError> {
+        let target = connector::TlsTarget::new(server.host(), client_config(tls)?)?;
+        let route = match address {
+            Some(address) => Route::new(&address.host, address.port, Some(target)),
+            None => Route::new(server.host(), server.port().unwrap_or(8448), Some(target)),
+        };
+        Ok(Self {
+            base: format!("https://{server}"),
+            server,
+            route: Arc::new(route),
+        })
+    }
+
+    /// The server name.
+    pub fn server(&self) -> &ServerName {
+        &self.server
+    }
+
+    /// `scheme://authority` of the URIs sent to this destination.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// The pooled client. Cheap to clone; clones share the pool.
+pub struct HttpClient<B = ClientBody> {
+    inner: Client<PinnedConnector, B>,
+    destinations: Arc<HashMap<ServerName, Destination>>,
+    response_timeout: Duration,
+}
+
+impl<B> Clone for HttpClient<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            destinations: self.destinations.clone(),
+            response_timeout: self.response_timeout,
+        }
+    }
+}
+
+impl HttpClient<ClientBody> {
+    /// A client for every `[[homeserver]]` upstream and every `[[remote]]`
+    /// with a pinned address, with `[outbound]` timeouts when configured.
+    pub fn from_config(config: &Config) -> Result<Self, ClientError> {
+        let outbound = config.outbound.as_ref();
+        let global_ca = outbound.and_then(|o| o.ca.clone());
+        let mut destinations = Vec::new();
+        for hs in &config.homeservers {
+            let tls = TlsSettings {
+                ca_files: hs.ca.iter().cloned().collect(),
+                spki_pins: Vec::new(),
+            };
+            destinations.push(Destination::upstream(
+                hs.server_name.clone(),
+                &hs.upstream,
+                &tls,
+            )?);
+        }
+        for remote in &config.remotes {
+            let Some(address) = &remote.address else {
+                tracing::warn!(server = %remote.server_name, "no pinned address: not reachable");
+                continue;
+            };
+            let tls = TlsSettings {
+                ca_files: remote
+                    .ca
+                    .clone()
+                    .or_else(|| global_ca.clone())
+                    .into_iter()
+                    .collect(),
+                spki_pins: remote.spki_pins.clone(),
+            };
+            let server = remote.server_name.clone();
+            destinations.push(Destination::remote(server, Some(address), &tls)?);
+        }
+        let mut options = ClientOptions::default();
+        if let Some(outbound) = outbound {
+            options.connect_timeout = outbound.connect_timeout;
+            options.response_timeout = outbound.response_timeout;
+        }
+        HttpClient::new(destinations, options)
+    }
+}
+
+impl<B> HttpClient<B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// A client for exactly these destinations.
+    pub fn new(
+        destinations: Vec<Destination>,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let mut by_name = HashMap::new();
+        let mut routes = HashMap::new();
+        for dest in destinations {
+            if routes
+                .insert(dest.base.clone(), dest.route.clone())
+                .is_some()
+            {
+                return Err(ClientError::DuplicateDestination(dest.base));
+            }
+            if let Some(old) = by_name.insert(dest.server.clone(), dest) {
+                return Err(ClientError::DuplicateDestination(old.server.to_string()));
+            }
+        }
+        let connector = PinnedConnector::new(routes, options.connect_timeout);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(options.pool_idle_timeout)
+            .pool_max_idle_per_host(options.pool_max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self {
+            inner,
+            destinations: Arc::new(by_name),
+            response_timeout: options.response_timeout,
+        })
+    }
+
+    /// Whether `server` is a destination of this client.
+    pub fn has_destination(&self, server: &ServerName) -> bool {
+        self.destinations.contains_key(server)
+    }
+
+    /// The absolute URI of `path_and_query` (e.g. `/_matrix/key/v2/server`)
+    /// on `server`: its upstream for a homeserver, `https://{server}` for a
+    /// remote. Fails for a server that is not a destination.
+    pub fn uri_for(&self, server: &ServerName, path_and_query: &str) -> Result<Uri, ClientError> {
+        let dest = self
+            .destinations
+            .get(server)
+            .ok_or_else(|| ClientError::UnknownDestination(server.to_string()))?;
+        let text = format!("{}{}", dest.base, path_and_query);
+        text.parse().map_err(|_| ClientError::InvalidUri(text))
+    }
+
+    /// Sends `request` (absolute URI from [`Self::uri_for`]) and returns the
+    /// response once its headers arrived; the body streams.
+    pub async fn request(&self, request: Request<B>) -> Result<Response<Incoming>, ClientError> {
+        let sent = self.inner.request(request);
+        match tokio::time::timeout(self.response_timeout, sent).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(ClientError::from_hyper(error)),
+            Err(_) => Err(ClientError::ResponseTimeout),
+        }
+    }
+}
+
+/// Why a request could not be sent or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server is not a configured destination.
+    #[error("not a configured destination: {0}")]
+    UnknownDestination(String),
+    /// Two destinations share a server name or base URI.
+    #[error("destination configured twice: {0}")]
+    DuplicateDestination(String),
+    /// A URI could not be built.
+    #[error("invalid URI: {0}")]
+    InvalidUri(String),
+    /// A TLS configuration could not be built.
+    #[error(transparent)]
+    TlsConfig(#[from] TlsError),
+    /// Connecting (TCP or TLS) failed.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The response headers did not arrive in time.
+    #[error("timed out waiting for the response")]
+    ResponseTimeout,
+    /// The HTTP exchange failed after connecting.
+    #[error("HTTP exchange failed: {0}")]
+    Http(#[source] hyper_util::client::legacy::Error),
+}
+
+impl ClientError {
+    /// A stable snake_case label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownDestination(_) => "unknown_destination",
+            Self::DuplicateDestination(_) => "duplicate_destination",
+            Self::InvalidUri(_) => "invalid_uri",
+            Self::TlsConfig(_) => "tls_config",
+            Self::Connect(error) => error.reason(),
+            Self::ResponseTimeout => "response_timeout",
+            Self::Http(_) => "http_error",
+        }
+    }
+
+    /// Whether the destination was too slow (a gateway answers 504).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::ResponseTimeout | Self::Connect(ConnectError::Timeout)
+        )
+    }
+
+    fn from_hyper(error: hyper_util::client::legacy::Error) -> Self {
+        let connect = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<ConnectError>())
+            .cloned();
+        match connect {
+            Some(connect) => Self::Connect(connect),
+            None => Self::Http(error),
+        }
+    }
+}
+
+fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, ClientError> {
+    let roots: Arc<RootCertStore> = if settings.ca_files.is_empty() {
+        tls::system_root_store()?
+    } else {
+        Arc::new(tls::root_store_from_files(&settings.ca_files)?)
+    };
+    let builder = ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::from)?;
+    let mut config = if settings.spki_pins.is_empty() {
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        let verifier = pins::SpkiPinVerifier::new(roots, &settings.spki_pins)?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = tls::ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,134 @@
+//! Per-config routing state, built once per (re)load, never per request.
+
+use std::{
+    collections::{HashMap, HashSet},
+    num::NonZeroU32,
+    sync::Arc,
+};
+
+use bytes::Bytes;
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use http_body_util::Full;
+use mxgate_core::{
+    config::{Config, InboundLimits, Mode},
+    ids::ServerName,
+};
+
+use crate::{
+    client::{ClientError, ClientOptions, Destination, HttpClient, TlsSettings},
+    keyring::{Keyring, SystemClock},
+};
+
+/// The client type used to forward inbound requests to upstreams.
+pub(crate) type UpstreamClient = HttpClient<Full<Bytes>>;
+
+/// Everything a request needs from the config, precomputed.
+pub(crate) struct State {
+    /// The config this state was built from.
+    pub(crate) config: Arc<Config>,
+    /// Enforce or report.
+    pub(crate) mode: Mode,
+    /// Verify signatures (false only in bench pass-through mode).
+    pub(crate) verify: bool,
+    /// Inbound limits.
+    pub(crate) limits: InboundLimits,
+    /// Trusted origins: remotes and our own homeservers.
+    origins: HashSet<ServerName>,
+    /// Their keys: pinned, or fetched only for these servers.
+    pub(crate) keyring: Keyring,
+    /// Our homeservers by name, plus by host when the name has no port.
+    homeservers: HashMap<String, ServerName>,
+    /// Pooled client to every homeserver upstream (and nothing else).
+    pub(crate) client: UpstreamClient,
+    limiter: DefaultKeyedRateLimiter<ServerName>,
+    clock: DefaultClock,
+}
+
+/// Why a config can't be served.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The upstream client could not be built (TLS roots, duplicates).
+    #[error("upstream client: {0}")]
+    Client(#[from] ClientError),
+}
+
+impl StateError {
+    /// Stable snake_case label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Client(error) => error.reason(),
+        }
+    }
+}
+
+impl State {
+    /// Builds the routing maps, rate limiter and upstream client for `config`.
+    pub(crate) fn new(config: Arc<Config>, options: ClientOptions) -> Result<Self, StateError> {
+        let mut origins = HashSet::new();
+        let mut homeservers = HashMap::new();
+        let mut destinations = Vec::new();
+        for hs in &config.homeservers {
+            origins.insert(hs.server_name.clone());
+            homeservers.insert(hs.server_name.as_str().to_owned(), hs.server_name.clone());
+            if hs.server_name.port().is_none() {
+                let with_port = format!("{}:8448", hs.server_name.host());
+                homeservers
+                    .entry(with_port)
+                    .or_insert_with(|| hs.server_name.clone());
+            }
+            let tls = TlsSettings {
+                ca_files: hs.ca.iter().cloned().collect(),
+                spki_pins: Vec::new(),
+            };
+            destinations.push(Destination::upstream(
+                hs.server_name.clone(),
+                &hs.upstream,
+                &tls,
+            )?);
+        }
+        for remote in &config.remotes {
+            origins.insert(remote.server_name.clone());
+        }
+        let limits = config.inbound.limits;
+        let rate = NonZeroU32::new(limits.rate_limit_per_origin_per_sec).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.rate_limit_burst).unwrap_or(rate);
+        let keyring = Keyring::from_config(
+            &config,
+            HttpClient::from_config(&config)?,
+            Arc::new(SystemClock),
+        );
+        Ok(Self {
+            keyring,
+            mode: config.gateway.mode,
+            verify: config.gateway.verify,
+            limits,
+            origins,
+            homeservers,
+            client: HttpClient::new(destinations, options)?,
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            clock: DefaultClock::default(),
+            config,
+        })
+    }
+
+    /// Whether `origin` is a configured remote or homeserver.
+    pub(crate) fn is_trusted(&self, origin: &ServerName) -> bool {
+        self.origins.contains(origin)
+    }
+
+    /// The homeserver a destination or Host/SNI name designates.
+    pub(crate) fn homeserver(&self, name: &str) -> Option<&ServerName> {
+        self.homeservers.get(name)
+    }
+
+    /// Takes one request from `origin`'s budget; `Err(ms)` = retry after.
+    pub(crate) fn rate_limit(&self, origin: &ServerName) -> Result<(), u64> {
+        self.limiter.check_key(origin).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
+    }
+}

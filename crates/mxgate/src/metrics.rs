@@ -1,0 +1,297 @@
+//! Prometheus metrics (`mxgate_*`) and the admin listener
+//! (`GET /metrics`, `/healthz`, `/readyz`).
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use tokio::net::TcpListener;
+
+/// Labels of `mxgate_requests_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// `accepted`, `rejected` or `would_reject` (report mode).
+    pub verdict: &'static str,
+    /// Reason label (`ok` when accepted).
+    pub reason: &'static str,
+    /// Endpoint class (`send`, `invite`, ...; `unknown` before classification).
+    pub endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// All gateway metrics, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    upstream_errors: Family<ReasonLabel, Counter>,
+    key_fetches: Family<OutcomeLabel, Counter>,
+    key_rotations: Counter,
+}
+
+/// Readiness: ready once every upstream answered at least once.
+#[derive(Debug)]
+pub struct Readiness {
+    pending: AtomicUsize,
+}
+
+/// Serves the admin listener until `shutdown` completes.
+pub async fn serve_admin(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let response = admin_response(&request, &metrics, &readiness);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(error) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "admin connection ended");
+            }
+        });
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "mxgate_requests",
+            "Requests by direction, verdict, reason and endpoint class",
+            requests.clone(),
+        );
+        let duration = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
+        registry.register(
+            "mxgate_request_duration_seconds",
+            "Time from request head to response head",
+            duration.clone(),
+        );
+        let upstream_errors = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "mxgate_upstream_errors",
+            "Failed upstream exchanges by reason",
+            upstream_errors.clone(),
+        );
+        let key_fetches = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "mxgate_key_fetches",
+            "Server key fetches by outcome",
+            key_fetches.clone(),
+        );
+        let key_rotations = Counter::default();
+        registry.register(
+            "mxgate_key_rotations",
+            "Key changes seen for servers with known keys",
+            key_rotations.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            key_fetches,
+            key_rotations,
+        }
+    }
+
+    /// Counts one request with its verdict.
+    pub fn request(&self, labels: RequestLabels) {
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Records the time a request took until its response head.
+    pub fn duration(&self, elapsed: Duration) {
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a failed upstream exchange.
+    pub fn upstream_error(&self, reason: &'static str) {
+        self.upstream_errors
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts a key fetch with its outcome (`ok`, `error`, `invalid`, ...).
+    pub fn key_fetch(&self, outcome: &'static str) {
+        self.key_fetches
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// Counts a key rotation (a server's keys changed).
+    pub fn key_rotation(&self) {
+        self.key_rotations.inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Readiness {
+    /// Readiness waiting for `upstreams` upstreams to answer.
+    pub fn new(upstreams: usize) -> Self {
+        Self {
+            pending: AtomicUsize::new(upstreams),
+        }
+    }
+
+    /// Marks one upstream as having answered (call once per upstream).
+    pub fn upstream_answered(&self) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Whether every upstream answered.
+    pub fn is_ready(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+}
+
+fn admin_response(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Bytes::from(metrics.encode()),
+        ),
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
+        (&Method::GET, "/readyz") if readiness.is_ready() => {
+            (StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n"))
+        }
+        (&Method::GET, "/readyz") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Bytes::from_static(b"waiting for upstreams\n"),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        ),
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_metric_names_and_labels() {
+        let metrics = Metrics::new();
+        metrics.request(RequestLabels {
+            direction: "inbound",
+            verdict: "rejected",
+            reason: "unknown_origin",
+            endpoint: "send",
+        });
+        metrics.key_fetch("ok");
+        metrics.key_rotation();
+        metrics.upstream_error("connect");
+        metrics.duration(Duration::from_millis(3));
+        let text = metrics.encode();
+        assert!(text.contains(
+            r#"mxgate_requests_total{direction="inbound",verdict="rejected",reason="unknown_origin",endpoint="send"} 1"#
+        ), "{text}");
+        assert!(
+            text.contains(r#"mxgate_key_fetches_total{outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("mxgate_key_rotations_total 1"), "{text}");
+        assert!(
+            text.contains(r#"mxgate_upstream_errors_total{reason="connect"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("mxgate_request_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn readiness_counts_down() {
+        let readiness = Readiness::new(2);
+        assert!(!readiness.is_ready());
+        readiness.upstream_answered();
+        assert!(!readiness.is_ready());
+        readiness.upstream_answered();
+        readiness.upstream_answered();
+        assert!(readiness.is_ready());
+    }
+}

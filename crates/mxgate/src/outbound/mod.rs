@@ -1,0 +1,473 @@
+//! The outbound gateway: Synapse's federation-proxy protocol, with
+//! destinations pinned in config.
+//!
+//! Our homeservers send every outbound federation request here (Synapse's
+//! `outbound_federation_restricted_to` + `instance_map` +
+//! `worker_replication_secret`): plain HTTP/1.1 on an internal TCP address or
+//! UNIX socket, absolute-form `matrix-federation://DEST/...` targets, the
+//! X-Matrix header already set, `Proxy-Authorization: Bearer <secret>`, one
+//! new connection per request. Each request goes through, in order:
+//! 1. no `CONNECT` (405); the bearer secret, compared in constant time (401);
+//! 2. an absolute-form `matrix-federation://` target (400) under `/_matrix/` (404);
+//! 3. the destination (the target's authority) is a `[[homeserver]]`
+//!    (forwarded to its `upstream`: internal traffic stays internal) or a
+//!    `[[remote]]` with a pinned `address` (TLS with its pinned roots; SNI and
+//!    `Host` = the server name, see [`crate::client`]) — anything else is
+//!    403 `M_FORBIDDEN` naming the destination, and nothing is sent
+//!    anywhere. Key-server requests follow the same rule;
+//! 4. X-Matrix (401); its `origin` is one of our homeservers and its
+//!    `destination`, when present, is the target's authority (403);
+//! 5. the body within `[inbound] max_body_send`, in `request_timeout` (413/408);
+//! 6. the signature over the raw path-and-query and the body, with the
+//!    homeserver's keys from the [`Keyring`] (pinned, or fetched from its
+//!    upstream) — 401; so a client of this port can't send unsigned traffic;
+//! 7. a per-destination concurrency slot (`max_concurrency_per_destination`;
+//!    a request waits up to `response_timeout` for one, then 503);
+//! 8. forwarding: same method, byte-identical path-and-query, `Authorization`,
+//!    `Content-Type`, `User-Agent`, `Host` = the destination's server name,
+//!    the exact body bytes; `Proxy-Authorization` is never forwarded. The
+//!    response streams back unchanged (minus hop-by-hop headers). Connect/TLS
+//!    failures are 502, timeouts 504, with the reason in the Matrix error.
+//!
+//! Report mode (`[gateway] mode = "report"`) logs and counts steps 4 and 6
+//! as `would_reject` and forwards anyway. The secret, the request form,
+//! routing and limits are enforced in both modes: in particular a request
+//! for an unconfigured destination is never sent, since there is no pinned
+//! address or root to send it to.
+//!
+//! Every refusal is an audit line (`direction = "outbound"`) and a count in
+//! `mxgate_requests_total{direction="outbound"}`.
+
+mod forward;
+mod listener;
+mod refusal;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use hyper::{Method, Request, Response, body::Incoming, header, http::request::Parts};
+use mxgate_core::{
+    config::{Config, Mode},
+    endpoints,
+    ids::ServerName,
+    json,
+    xmatrix::{RequestToSign, XMatrix},
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::{
+    audit::{Audit, AuditRecord, now_ms},
+    client::{ClientError, HttpClient},
+    errors::ResponseBody,
+    keyring::{Keyring, SystemClock},
+    metrics::{Metrics, RequestLabels},
+};
+pub use listener::{OutboundListener, run_outbound};
+pub use refusal::Refusal;
+
+/// The URI scheme of Synapse's federation-proxy requests.
+pub const PROXY_SCHEME: &str = "matrix-federation";
+
+/// The outbound gateway: routing tables, client, keys and sinks.
+pub struct OutboundGateway {
+    mode: Mode,
+    verify: bool,
+    secret: Secret,
+    homeservers: HashSet<ServerName>,
+    slots: HashMap<ServerName, Arc<Semaphore>>,
+    client: HttpClient,
+    keyring: Keyring,
+    max_body: usize,
+    body_timeout: Duration,
+    slot_timeout: Duration,
+    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
+}
+
+impl OutboundGateway {
+    /// Builds the gateway for `config` (which must have `[outbound]`): reads
+    /// the secret file, builds the pinned client for every homeserver and
+    /// every remote with an `address`, and a keyring over the same client
+    /// persisting under `state_dir`.
+    pub async fn from_config(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        audit: Arc<Audit>,
+    ) -> Result<Self, OutboundSetupError> {
+        let outbound = config
+            .outbound
+            .as_ref()
+            .ok_or(OutboundSetupError::NotConfigured)?;
+        let secret = Secret::from_file(&outbound.secret_file).await?;
+        let client = HttpClient::from_config(config)?;
+        // A second client (own pool) for key fetches: `HttpClient` is not
+        // `Clone` for its default body type.
+        let key_client = HttpClient::from_config(config)?;
+        let keyring = Keyring::from_config(config, key_client, Arc::new(SystemClock));
+        Self::new(config, secret, client, keyring, metrics, audit)
+    }
+
+    /// Builds the gateway from its parts. `client` decides which
+    /// destinations exist; `keyring` must know our homeservers.
+    pub fn new(
+        config: &Config,
+        secret: Secret,
+        client: HttpClient,
+        keyring: Keyring,
+        metrics: Arc<Metrics>,
+        audit: Arc<Audit>,
+    ) -> Result<Self, OutboundSetupError> {
+        let outbound = config
+            .outbound
+            .as_ref()
+            .ok_or(OutboundSetupError::NotConfigured)?;
+        let per_destination = outbound.max_concurrency_per_destination.max(1);
+        let names = config.homeservers.iter().map(|hs| &hs.server_name);
+        let slots = names
+            .chain(config.remotes.iter().map(|r| &r.server_name))
+            .filter(|name| client.has_destination(name))
+            .map(|name| (name.clone(), Arc::new(Semaphore::new(per_destination))))
+            .collect();
+        Ok(Self {
+            mode: config.gateway.mode,
+            verify: config.gateway.verify,
+            secret,
+            homeservers: config
+                .homeservers
+                .iter()
+                .map(|hs| hs.server_name.clone())
+                .collect(),
+            slots,
+            client,
+            keyring,
+            max_body: config.inbound.limits.max_body_send,
+            body_timeout: config.inbound.limits.request_timeout,
+            slot_timeout: outbound.response_timeout,
+            metrics,
+            audit,
+        })
+    }
+
+    /// Handles one proxy request; never fails (refusals are Matrix errors).
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let mut trace = Trace::new(self.mode, &parts);
+        let response = match self.admit_and_forward(&parts, body, &mut trace).await {
+            Ok(response) => {
+                if trace.would_reject.is_none() {
+                    self.count("accepted", "ok", &trace);
+                }
+                response
+            }
+            Err(refusal) => {
+                let verdict = if refusal.is_upstream_failure() {
+                    self.metrics.upstream_error(refusal.reason());
+                    "failed"
+                } else {
+                    "rejected"
+                };
+                self.record(&trace, verdict, &refusal);
+                refusal.to_matrix_error().into_response()
+            }
+        };
+        if let Some(refusal) = trace.would_reject.take() {
+            self.record(&trace, "would_reject", &refusal);
+        }
+        self.metrics.duration(started.elapsed());
+        response
+    }
+
+    async fn admit_and_forward(
+        &self,
+        parts: &Parts,
+        body: Incoming,
+        trace: &mut Trace,
+    ) -> Result<Response<ResponseBody>, Refusal> {
+        if parts.method == Method::CONNECT {
+            return Err(Refusal::Connect);
+        }
+        self.secret.check(&parts.headers)?;
+        let (authority, target) = proxy_target(parts)?;
+        trace.destination = Some(authority.to_owned());
+        let destination = self.route(authority)?;
+        let xmatrix = self.authenticate(parts, &destination, trace)?;
+        let body = forward::read_body(body, self.max_body, self.body_timeout).await?;
+        if let Some(xm) = &xmatrix {
+            let signed = self.verify(&parts.method, target, &destination, &body, xm);
+            if let Err(refusal) = signed.await {
+                trace.soft(refusal)?;
+            }
+        }
+        forward::forward(self, parts, target, &destination, body).await
+    }
+
+    /// The configured destination named by the target's authority.
+    fn route(&self, authority: &str) -> Result<ServerName, Refusal> {
+        let untrusted = || Refusal::UntrustedDestination(authority.to_owned());
+        let name = ServerName::parse(authority).map_err(|_| untrusted())?;
+        if self.client.has_destination(&name) {
+            Ok(name)
+        } else {
+            Err(untrusted())
+        }
+    }
+
+    /// X-Matrix present and well-formed, origin ours, destination the
+    /// target's. Returns the header when the signature must be checked.
+    fn authenticate(
+        &self,
+        parts: &Parts,
+        destination: &ServerName,
+        trace: &mut Trace,
+    ) -> Result<Option<XMatrix>, Refusal> {
+        let values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let xm = match XMatrix::from_headers(values.map(|v| v.as_bytes())) {
+            Ok(xm) => xm,
+            Err(error) => return trace.soft(Refusal::XMatrix(error)).map(|()| None),
+        };
+        trace.origin = Some(xm.origin.clone());
+        if let Some(header) = xm.destination.as_ref().filter(|d| *d != destination) {
+            trace.soft(Refusal::DestinationMismatch {
+                header: header.clone(),
+                authority: destination.to_string(),
+            })?;
+        }
+        if !self.homeservers.contains(&xm.origin) {
+            trace.soft(Refusal::ForeignOrigin(xm.origin.clone()))?;
+            return Ok(None);
+        }
+        Ok(self.verify.then_some(xm))
+    }
+
+    /// Checks the signature over the raw target and the body with the
+    /// origin's current key.
+    async fn verify(
+        &self,
+        method: &Method,
+        target: &str,
+        destination: &ServerName,
+        body: &[u8],
+        xm: &XMatrix,
+    ) -> Result<(), Refusal> {
+        let content = if body.is_empty() {
+            None
+        } else {
+            Some(json::parse_strict(body).map_err(Refusal::Json)?)
+        };
+        let key = self
+            .keyring
+            .request_key(&xm.origin, &xm.key)
+            .await
+            .map_err(Refusal::Key)?;
+        let request = RequestToSign {
+            method: method.as_str(),
+            uri: target,
+            origin: &xm.origin,
+            destination,
+            content: content.as_ref(),
+        };
+        request.verify(xm, &key).map_err(Refusal::Signature)
+    }
+
+    fn count(&self, verdict: &'static str, reason: &'static str, trace: &Trace) {
+        self.metrics.request(RequestLabels {
+            direction: "outbound",
+            verdict,
+            reason,
+            endpoint: trace.endpoint,
+        });
+    }
+
+    fn record(&self, trace: &Trace, verdict: &'static str, refusal: &Refusal) {
+        let status = refusal.status().as_u16();
+        tracing::warn!(
+            origin = ?trace.origin.as_ref().map(ServerName::as_str),
+            destination = ?trace.destination,
+            method = %trace.method,
+            path = %trace.path,
+            verdict,
+            reason = refusal.reason(),
+            status,
+            "outbound request: {refusal}"
+        );
+        self.count(verdict, refusal.reason(), trace);
+        self.audit.record(AuditRecord {
+            ts: now_ms(),
+            direction: "outbound",
+            origin: trace.origin.as_ref().map(ToString::to_string),
+            destination: trace.destination.clone(),
+            method: trace.method.as_str().to_owned(),
+            path: trace.path.clone(),
+            endpoint: trace.endpoint,
+            verdict,
+            reason: refusal.reason(),
+            status,
+        });
+    }
+}
+
+/// The shared proxy secret (`worker_replication_secret`). Only its SHA-256
+/// digest is kept; comparisons are constant-time on the digests, so neither
+/// the content nor the length of the secret leaks through timing.
+#[derive(Clone)]
+pub struct Secret {
+    digest: [u8; 32],
+}
+
+impl Secret {
+    /// A secret from its bytes (surrounding whitespace trimmed). Empty is refused.
+    pub fn new(secret: &[u8]) -> Result<Self, OutboundSetupError> {
+        let secret = secret.trim_ascii();
+        if secret.is_empty() {
+            return Err(OutboundSetupError::EmptySecret);
+        }
+        Ok(Self {
+            digest: Sha256::digest(secret).into(),
+        })
+    }
+
+    /// Reads the secret from `path` (`[outbound] secret_file`).
+    pub async fn from_file(path: &Path) -> Result<Self, OutboundSetupError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| OutboundSetupError::SecretFile {
+                path: path.to_owned(),
+                source,
+            })?;
+        Self::new(&bytes)
+    }
+
+    /// Whether `candidate` is the secret (constant time).
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(candidate).into();
+        digest.ct_eq(&self.digest).into()
+    }
+
+    /// Exactly one `Proxy-Authorization: Bearer <secret>` header.
+    fn check(&self, headers: &hyper::HeaderMap) -> Result<(), Refusal> {
+        let mut values = headers.get_all(header::PROXY_AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(Refusal::BadSecret);
+        };
+        let value = value.as_bytes();
+        let token = match value.split_at_checked(7) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case(b"bearer ") => token,
+            _ => return Err(Refusal::BadSecret),
+        };
+        if self.matches(token.trim_ascii()) {
+            Ok(())
+        } else {
+            Err(Refusal::BadSecret)
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Why the outbound gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundSetupError {
+    /// The config has no `[outbound]` section.
+    #[error("the configuration has no [outbound] section")]
+    NotConfigured,
+    /// The secret file could not be read.
+    #[error("cannot read outbound.secret_file {path}: {source}")]
+    SecretFile {
+        /// The configured path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The secret is empty (after trimming whitespace).
+    #[error("the outbound secret is empty")]
+    EmptySecret,
+    /// The pinned client could not be built (TLS roots, duplicates).
+    #[error("outbound client: {0}")]
+    Client(#[from] ClientError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {listen}: {source}")]
+    Bind {
+        /// The configured listen value.
+        listen: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl OutboundSetupError {
+    /// A stable snake_case label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "outbound_not_configured",
+            Self::SecretFile { .. } => "outbound_secret_file",
+            Self::EmptySecret => "outbound_secret_empty",
+            Self::Client(error) => error.reason(),
+            Self::Bind { .. } => "bind",
+        }
+    }
+}
+
+/// What is known about a request as it goes through the pipeline.
+struct Trace {
+    mode: Mode,
+    method: Method,
+    path: String,
+    endpoint: &'static str,
+    origin: Option<ServerName>,
+    destination: Option<String>,
+    would_reject: Option<Refusal>,
+}
+
+impl Trace {
+    fn new(mode: Mode, parts: &Parts) -> Self {
+        let path = parts.uri.path();
+        let endpoint = endpoints::classify(parts.method.as_str(), path)
+            .map_or("unknown", |endpoint| endpoint.class());
+        Self {
+            mode,
+            method: parts.method.clone(),
+            path: path.to_owned(),
+            endpoint,
+            origin: None,
+            destination: None,
+            would_reject: None,
+        }
+    }
+
+    /// Enforce mode: `Err(refusal)`. Report mode: remember the first
+    /// reportable refusal and go on; the others are still errors.
+    fn soft(&mut self, refusal: Refusal) -> Result<(), Refusal> {
+        if self.mode == Mode::Report && refusal.reportable() {
+            self.would_reject.get_or_insert(refusal);
+            Ok(())
+        } else {
+            Err(refusal)
+        }
+    }
+}
+
+/// The authority and the raw path-and-query of an absolute-form
+/// `matrix-federation://AUTHORITY/_matrix/...` target.
+fn proxy_target(parts: &Parts) -> Result<(&str, &str), Refusal> {
+    let uri = &parts.uri;
+    if uri.scheme_str() != Some(PROXY_SCHEME) {
+        return Err(Refusal::NotAbsoluteForm);
+    }
+    let authority = uri.authority().ok_or(Refusal::NotAbsoluteForm)?;
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if !target.starts_with("/_matrix/") {
+        return Err(Refusal::NotMatrixPath);
+    }
+    Ok((authority.as_str(), target))
+}

@@ -1,0 +1,251 @@
+//! Listeners and connection serving: TLS accept, HTTP/1.1 + HTTP/2, limits,
+//! graceful shutdown, `SIGHUP` reload.
+//!
+//! [`run`] takes a bound listener and a shutdown future (so tests serve on
+//! `127.0.0.1:0`); [`serve`] is what `mxgate serve` calls: it binds the
+//! configured listeners, installs the signal handlers and runs until
+//! `SIGTERM`/ctrl-c.
+
+mod conn;
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+use mxgate_core::config::Config;
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::{
+    audit::{Audit, AuditError},
+    client::ClientOptions,
+    inbound::{Gateway, StateError},
+    metrics::{self, Metrics, Readiness},
+    tls::{self, CertKeyPaths, TlsError},
+};
+
+/// How long shutdown waits for in-flight connections to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The inbound TLS certificates could not be loaded.
+    #[error("inbound TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The gateway state could not be built.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A signal handler could not be installed.
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+impl ServeError {
+    /// Stable snake_case label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Bind { .. } => "bind",
+            Self::Tls(error) => error.reason(),
+            Self::State(error) => error.reason(),
+            Self::Audit(error) => error.reason(),
+            Self::Signal(_) => "signal",
+        }
+    }
+}
+
+/// Serves inbound federation traffic on `listener` until `shutdown`
+/// completes, then stops accepting and drains open connections (up to 30 s).
+/// TLS is used when the gateway's config has `[[inbound.tls]]`.
+pub async fn run(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let config = gateway.config();
+    let acceptor = tls_acceptor(&config)?;
+    let limits = config.inbound.limits;
+    let builder = Arc::new(conn::builder(&limits));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopped) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing");
+            continue;
+        };
+        let connection = conn::Connection {
+            gateway: gateway.clone(),
+            builder: builder.clone(),
+            acceptor: acceptor.clone(),
+            limits,
+            stopped: stopped.clone(),
+        };
+        tokio::spawn(async move {
+            connection.serve(stream, peer).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: connections still open after the drain timeout");
+    }
+    Ok(())
+}
+
+/// Runs the gateway for `config` (read from `config_path`, re-read on
+/// `SIGHUP`) until `SIGTERM` or ctrl-c: the inbound listener, the admin
+/// listener when `[admin]` is set, the audit writer and the readiness probes.
+pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::new());
+    let (audit, _audit_writer) = Audit::start(config.gateway.audit_log.clone()).await?;
+    let inbound_addr = config.inbound.listen;
+    let admin_addr = config.admin.as_ref().map(|admin| admin.listen);
+    let options = client_options(&config);
+    let gateway = Arc::new(Gateway::new(config, options, metrics.clone(), audit)?);
+    let listener = bind(inbound_addr).await?;
+    let (stop, stopped) = watch::channel(false);
+    let readiness = Arc::new(Readiness::new(gateway.config().homeservers.len()));
+    tokio::spawn(probe_upstreams(gateway.clone(), readiness.clone()));
+    if let Some(addr) = admin_addr {
+        let admin = bind(addr).await?;
+        tokio::spawn(metrics::serve_admin(
+            admin,
+            metrics,
+            readiness,
+            wait_stop(stopped.clone()),
+        ));
+    }
+    tokio::spawn(reload_on_sighup(gateway.clone(), config_path));
+    let signals = terminate_signal().await?;
+    tokio::spawn(async move {
+        signals.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    tracing::info!(listen = %inbound_addr, "inbound gateway listening");
+    run(listener, gateway, wait_stop(stopped)).await
+}
+
+/// The upstream client options: `[outbound]` timeouts when configured.
+pub fn client_options(config: &Config) -> ClientOptions {
+    let mut options = ClientOptions::default();
+    if let Some(outbound) = &config.outbound {
+        options.connect_timeout = outbound.connect_timeout;
+        options.response_timeout = outbound.response_timeout;
+    }
+    options
+}
+
+/// Marks readiness as each upstream answers `GET /_matrix/federation/v1/version`
+/// (any HTTP response counts), retrying every second.
+pub async fn probe_upstreams(gateway: Arc<Gateway>, readiness: Arc<Readiness>) {
+    let mut probes = tokio::task::JoinSet::new();
+    for server in gateway
+        .config()
+        .homeservers
+        .iter()
+        .map(|hs| hs.server_name.clone())
+    {
+        let (gateway, readiness) = (gateway.clone(), readiness.clone());
+        probes.spawn(async move {
+            while !gateway.probe_upstream(&server).await {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tracing::info!(%server, "upstream answered");
+            readiness.upstream_answered();
+        });
+    }
+    while probes.join_next().await.is_some() {}
+}
+
+fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, ServeError> {
+    if config.inbound.tls.is_empty() {
+        return Ok(None);
+    }
+    let pairs: Vec<CertKeyPaths> = config
+        .inbound
+        .tls
+        .iter()
+        .map(|files| CertKeyPaths {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        })
+        .collect();
+    Ok(Some(TlsAcceptor::from(Arc::new(tls::server_config(
+        &pairs,
+    )?))))
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+async fn wait_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Re-reads and validates the config on every `SIGHUP`; a valid config is
+/// swapped in for new requests, an invalid one is logged and ignored.
+async fn reload_on_sighup(gateway: Arc<Gateway>, path: PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler: reload disabled");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let loaded = crate::cli::load_config(&path);
+        let result = match loaded {
+            Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match result {
+            Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+            Err(error) => {
+                tracing::error!(config = %path.display(), %error, "reload refused; keeping the old configuration");
+            }
+        }
+    }
+}
+
+/// Resolves on `SIGTERM` or ctrl-c.
+async fn terminate_signal() -> Result<impl Future<Output = ()>, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    })
+}

@@ -1,0 +1,173 @@
+//! One inbound connection: TLS handshake, hyper serving with limits, idle
+//! timeout and graceful shutdown.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use mxgate_core::config::InboundLimits;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+    sync::watch,
+    time::Instant,
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::inbound::{ConnInfo, Gateway};
+
+/// Concurrent HTTP/2 streams per connection.
+const MAX_STREAMS: u32 = 256;
+
+/// Everything a connection task needs.
+pub(super) struct Connection {
+    pub(super) gateway: Arc<Gateway>,
+    pub(super) builder: Arc<auto::Builder<TokioExecutor>>,
+    pub(super) acceptor: Option<TlsAcceptor>,
+    pub(super) limits: InboundLimits,
+    pub(super) stopped: watch::Receiver<bool>,
+}
+
+/// The hyper builder with the inbound limits: header count and size, header
+/// read timeout (slowloris), HTTP/2 stream limits and keep-alive pings.
+pub(super) fn builder(limits: &InboundLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_pending_accept_reset_streams(Some(64))
+        .max_local_error_reset_streams(Some(256))
+        .keep_alive_interval(Some(limits.idle_timeout / 2))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+impl Connection {
+    /// Serves the connection to completion.
+    pub(super) async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let Some(acceptor) = self.acceptor.clone() else {
+            let info = ConnInfo {
+                peer: Some(peer),
+                sni: None,
+            };
+            return self.serve_io(stream, info).await;
+        };
+        let handshake = tokio::time::timeout(self.limits.request_timeout, acceptor.accept(stream));
+        let stream = match handshake.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+        let sni = stream.get_ref().1.server_name().map(Arc::from);
+        self.serve_io(
+            stream,
+            ConnInfo {
+                peer: Some(peer),
+                sni,
+            },
+        )
+        .await;
+    }
+
+    async fn serve_io<I>(mut self, io: I, info: ConnInfo)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let activity = Arc::new(Activity::new());
+        let (gateway, tracker) = (self.gateway.clone(), activity.clone());
+        let peer = info.peer;
+        let info = Arc::new(info);
+        let service = service_fn(move |request| {
+            let (gateway, tracker, info) = (gateway.clone(), tracker.clone(), info.clone());
+            async move {
+                tracker.begin();
+                let response = gateway.handle(request, &info).await;
+                tracker.end();
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        let mut connection = std::pin::pin!(connection);
+        let idle = self.limits.idle_timeout;
+        loop {
+            let deadline = activity.idle_deadline(idle);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(?peer, %error, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = self.stopped.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep_until(deadline) => {
+                    if activity.is_idle(idle) {
+                        break;
+                    }
+                }
+            }
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+    }
+}
+
+/// Requests in flight and the time of the last request start/end.
+struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    fn end(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Release);
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        self.origin + Duration::from_millis(self.last_ms.load(Ordering::Acquire)) + idle
+    }
+
+    fn is_idle(&self, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_deadline(idle)
+    }
+}
