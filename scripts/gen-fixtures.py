@@ -487,11 +487,42 @@ def events_for_version(rv: str) -> list:
         create.pop("room_id")
         create["prev_events"] = []
         cases.append(f.case("create_without_room_id", f.sign(create, "hs1.example")))
+    cases += redaction_probes(f)
     cases += event_tampers(f, message, member)
     if f.explicit_ids:
         cases += explicit_id_cases(f)
     if int(rv) >= 8:
         cases += restricted_join_cases(f)
+    return cases
+
+
+def redaction_probes(f: EventFactory) -> list:
+    """State events whose redaction differs between room versions: their signed bytes pin our
+    redaction to Synapse's for every rule change (aliases, join_rules allow, member
+    join_authorised_via_users_server and third_party_invite.signed, create content,
+    power_levels invite, redaction redacts)."""
+    hs1 = "@alice:hs1.example"
+    probes = [
+        ("m.room.aliases", {"aliases": ["#a:hs1.example"], "x": 1}, "hs1.example"),
+        ("m.room.join_rules", {"join_rule": "restricted", "allow": [{"type": "m.room_membership",
+                                                                     "room_id": "!o:hs1.example"}], "x": 1}, ""),
+        ("m.room.member", {"membership": "invite", "join_authorised_via_users_server": hs1,
+                           "third_party_invite": {"display_name": "d", "signed": {"token": "t"}},
+                           "displayname": "Eve"}, "@eve:hs1.example"),
+        ("m.room.history_visibility", {"history_visibility": "shared", "x": 1}, ""),
+        ("m.room.server_acl", {"allow": ["*"], "deny": [], "allow_ip_literals": False}, ""),
+    ]
+    cases = []
+    for i, (kind, content, state_key) in enumerate(probes):
+        event = base_event(f, kind, hs1, content, state_key=state_key, n=20 + i)
+        cases.append(f.case(f"redaction_probe_{kind}", f.sign(event, "hs1.example")))
+    redaction = base_event(f, "m.room.redaction", hs1, {"redacts": "$target:hs1.example", "reason": "r"}, n=30)
+    redaction["redacts"] = "$target:hs1.example"
+    cases.append(f.case("redaction_probe_m.room.redaction", f.sign(redaction, "hs1.example")))
+    if f.rv_id != "12":
+        create = base_event(f, "m.room.create", hs1, {"creator": hs1, "room_version": f.rv_id, "m.federate": True},
+                            state_key="", n=31)
+        cases.append(f.case("redaction_probe_m.room.create", f.sign(create, "hs1.example")))
     return cases
 
 

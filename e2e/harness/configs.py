@@ -180,7 +180,7 @@ def write_gateway_config(fed: Federation, server: Homeserver) -> Gateway:
         remotes=list(server.remotes),
     )
     lines = [
-        "# Written by e2e/harness.py for one test run.",
+        "# Written by the e2e harness (e2e/harness/configs.py) for one test run.",
         "[gateway]",
         'mode = "enforce"',
         f"state_dir = {_toml_str(gw_dir / 'state')}",

@@ -55,7 +55,14 @@ impl Fixture {
             .into_iter()
             .map(|pdus| signed_request(pdus, &origin, &destination, &key_id, &key))
             .collect();
-        Self { verifying_key: key.verifying_key(), message, signature, origin, destination, requests }
+        Self {
+            verifying_key: key.verifying_key(),
+            message,
+            signature,
+            origin,
+            destination,
+            requests,
+        }
     }
 
     /// The full inbound check of one request: header, body, signature.
@@ -73,7 +80,9 @@ impl Fixture {
     }
 
     fn verify_bare(&self) {
-        self.verifying_key.verify_strict(&self.message, &self.signature).unwrap();
+        self.verifying_key
+            .verify_strict(&self.message, &self.signature)
+            .unwrap();
     }
 }
 
@@ -84,17 +93,33 @@ fn signed_request(
     key_id: &KeyId,
     key: &SigningKey,
 ) -> SignedRequest {
-    let events = (0..pdus).map(|i| pdu(i, origin, key_id, key).into()).collect();
+    let events = (0..pdus)
+        .map(|i| pdu(i, origin, key_id, key).into())
+        .collect();
     let ts = CanonicalJsonValue::Integer(1_790_000_000_000_i64.try_into().unwrap());
     let content = CanonicalJsonValue::Object(CanonicalJsonObject::from([
-        ("origin".to_owned(), CanonicalJsonValue::String(origin.to_string())),
+        (
+            "origin".to_owned(),
+            CanonicalJsonValue::String(origin.to_string()),
+        ),
         ("origin_server_ts".to_owned(), ts),
         ("pdus".to_owned(), CanonicalJsonValue::Array(events)),
     ]));
     let uri = "/_matrix/federation/v1/send/1795738465985".to_owned();
-    let to_sign = RequestToSign { method: "PUT", uri: &uri, origin, destination, content: Some(&content) };
+    let to_sign = RequestToSign {
+        method: "PUT",
+        uri: &uri,
+        origin,
+        destination,
+        content: Some(&content),
+    };
     let header = to_sign.sign(key_id, key).to_header_value();
-    SignedRequest { pdus, body: json::to_canonical_vec(&content), uri, header }
+    SignedRequest {
+        pdus,
+        body: json::to_canonical_vec(&content),
+        uri,
+        header,
+    }
 }
 
 /// A signed room-version-10 message event, about 700 bytes of canonical JSON.
@@ -115,9 +140,15 @@ fn pdu(i: usize, origin: &ServerName, key_id: &KeyId, key: &SigningKey) -> Canon
 
 fn bench_bare(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("bare");
-    group.bench_function("ed25519_verify_strict_900B", |b| b.iter(|| black_box(f).verify_bare()));
+    group.bench_function("ed25519_verify_strict_900B", |b| {
+        b.iter(|| black_box(f).verify_bare())
+    });
     group.bench_function("ed25519_verify_900B", |b| {
-        b.iter(|| black_box(&f.verifying_key).verify(black_box(&f.message), &f.signature).unwrap())
+        b.iter(|| {
+            black_box(&f.verifying_key)
+                .verify(black_box(&f.message), &f.signature)
+                .unwrap()
+        })
     });
     group.finish();
 }
@@ -170,7 +201,11 @@ fn print_ratios(f: &Fixture) {
             "  {:>2} PDU /send ({:>5}-byte body): {full:?} = {ratio:.2} x (a), {ratio_plain:.2} x (a'){}",
             request.pdus,
             request.body.len(),
-            if request.pdus == 1 { "   [target <= 1.30 x (a)]" } else { "" }
+            if request.pdus == 1 {
+                "   [target <= 1.30 x (a)]"
+            } else {
+                ""
+            }
         );
     }
 }

@@ -61,7 +61,10 @@ impl Tally {
     fn finish(self, what: &str, need_tampered: bool) {
         println!("{what}: {} valid, {} tampered", self.valid, self.tampered);
         assert!(self.valid > 0, "{what}: no valid cases");
-        assert!(!need_tampered || self.tampered > 0, "{what}: no tampered cases");
+        assert!(
+            !need_tampered || self.tampered > 0,
+            "{what}: no tampered cases"
+        );
     }
 }
 
@@ -78,7 +81,12 @@ fn canonical_json_is_byte_identical_to_python_canonicaljson() {
     for case in &cases {
         let value = json::parse_strict(case.input.as_bytes()).unwrap();
         let ours = json::to_canonical_vec(&value);
-        assert_eq!(String::from_utf8(ours).unwrap(), case.canonical, "{}", case.name);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            case.canonical,
+            "{}",
+            case.name
+        );
     }
     println!("canonical: {} cases", cases.len());
 }
@@ -101,13 +109,20 @@ fn signed_json_from_signedjson() {
     for case in load::<SignedJsonCase>(include_str!("fixtures/signed_json.json")) {
         let object = strict_object(&case.object);
         let bytes = json::to_canonical_vec_without(&object, &["signatures", "unsigned"]);
-        assert_eq!(String::from_utf8(bytes).unwrap(), case.signed_bytes, "{}", case.name);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            case.signed_bytes,
+            "{}",
+            case.name
+        );
         let key = parse_verify_key(&case.verify_key).unwrap();
         let key_id = KeyId::parse(&case.key_id).unwrap();
         let result = json::verify_json(&object, &server(&case.server), &key_id, &key);
         match (&result, case.valid) {
             (Ok(()), true) => {}
-            (Err(e), false) => assert_eq!(Some(e.reason()), case.expect.as_deref(), "{}", case.name),
+            (Err(e), false) => {
+                assert_eq!(Some(e.reason()), case.expect.as_deref(), "{}", case.name)
+            }
             _ => panic!("{}: valid={} but got {result:?}", case.name, case.valid),
         }
         tally.count(case.valid);
@@ -134,7 +149,10 @@ fn signed_requests_as_synapse_sends_them() {
     let mut tally = Tally::default();
     for case in load::<RequestCase>(include_str!("fixtures/requests.json")) {
         let xm = XMatrix::parse(case.authorization.as_bytes()).unwrap();
-        let content = case.body.as_ref().map(|b| json::parse_strict(b.as_bytes()).unwrap());
+        let content = case
+            .body
+            .as_ref()
+            .map(|b| json::parse_strict(b.as_bytes()).unwrap());
         let (origin, destination) = (server(&case.origin), server(&case.destination));
         let request = RequestToSign {
             method: &case.method,
@@ -144,7 +162,12 @@ fn signed_requests_as_synapse_sends_them() {
             content: content.as_ref(),
         };
         if let Some(expected) = &case.signing_bytes {
-            assert_eq!(&String::from_utf8(request.signing_bytes()).unwrap(), expected, "{}", case.name);
+            assert_eq!(
+                &String::from_utf8(request.signing_bytes()).unwrap(),
+                expected,
+                "{}",
+                case.name
+            );
         }
         let key = parse_verify_key(&case.verify_key).unwrap();
         let result = request.verify(&xm, &key);
@@ -155,7 +178,12 @@ fn signed_requests_as_synapse_sends_them() {
             // Our own header for the same signature parses back to the same value.
             assert_eq!(XMatrix::parse(xm.to_header_value().as_bytes()).unwrap(), xm);
         } else {
-            assert_eq!(result.map_err(|e| e.reason()), Err("bad_signature"), "{}", case.name);
+            assert_eq!(
+                result.map_err(|e| e.reason()),
+                Err("bad_signature"),
+                "{}",
+                case.name
+            );
         }
         tally.count(case.valid);
     }
@@ -201,7 +229,12 @@ fn key_responses_signed_by_signedjson() {
             }
         } else {
             let want = key_error_reason(case.expect.as_deref().unwrap());
-            assert_eq!(result.map(|_| ()).map_err(|e| e.reason()), Err(want), "{}", case.name);
+            assert_eq!(
+                result.map(|_| ()).map_err(|e| e.reason()),
+                Err(want),
+                "{}",
+                case.name
+            );
         }
         tally.count(case.valid);
     }
@@ -257,8 +290,14 @@ fn events_signed_by_synapse() {
         versions.insert(rv);
         let event = strict_object(&case.event);
         let redacted = event::redact(&event, &rv).unwrap();
-        let bytes = json::to_canonical_vec_without(&redacted, &["signatures", "unsigned", "age_ts"]);
-        assert_eq!(String::from_utf8(bytes).unwrap(), case.redacted_signed_bytes, "{}", case.name);
+        let bytes =
+            json::to_canonical_vec_without(&redacted, &["signatures", "unsigned", "age_ts"]);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            case.redacted_signed_bytes,
+            "{}",
+            case.name
+        );
         let failure = check_event(&case, &rv, &event);
         assert_eq!(failure, case.expect, "{}", case.name);
         assert_eq!(failure.is_none(), case.valid, "{}", case.name);

@@ -7,8 +7,8 @@
 
 use mxgate_core::ids::{IdError, UserId};
 use mxgate_core::policy::{
-    Denied, JoinRule, Membership, Permit, PowerLevels, Profile, RoomState, RoomTrust, TrustSettings,
-    access_rule_open,
+    Denied, JoinRule, Membership, Permit, PowerLevels, Profile, RoomState, RoomTrust,
+    TrustSettings, access_rule_open,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -230,7 +230,15 @@ fn levels_without_event(creators: &[String]) -> Result<PowerLevels, ConvertError
     Ok(levels)
 }
 
-fn shape<T: serde::de::DeserializeOwned>(what: &'static str, value: Value) -> Result<T, ConvertError> {
+/// Reads a JSON object (serde would also take an array for a struct) as `T`.
+fn shape<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    value: Value,
+) -> Result<T, ConvertError> {
+    if !value.is_object() {
+        let source = serde::de::Error::custom(format!("expected an object, found {value}"));
+        return Err(ConvertError::Shape { what, source });
+    }
     serde_json::from_value(value).map_err(|source| ConvertError::Shape { what, source })
 }
 

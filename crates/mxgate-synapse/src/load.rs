@@ -64,3 +64,6 @@ fn join(problems: &[ConfigProblem]) -> String {
     let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
     texts.join("; ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -200,13 +200,17 @@ fn to_json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
     let json = value.py().import("json")?;
     let kwargs = pyo3::types::PyDict::new(value.py());
     kwargs.set_item("allow_nan", false)?;
-    let text: String = json.call_method("dumps", (value,), Some(&kwargs))?.extract()?;
-    serde_json::from_str(&text).map_err(|err| PyValueError::new_err(format!("not JSON data: {err}")))
+    let text: String = json
+        .call_method("dumps", (value,), Some(&kwargs))?
+        .extract()?;
+    serde_json::from_str(&text)
+        .map_err(|err| PyValueError::new_err(format!("not JSON data: {err}")))
 }
 
 /// A JSON value to plain Python data, through `json.loads`.
 fn from_json<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    py.import("json")?.call_method1("loads", (value.to_string(),))
+    py.import("json")?
+        .call_method1("loads", (value.to_string(),))
 }
 
 fn value_error(err: ConvertError) -> PyErr {

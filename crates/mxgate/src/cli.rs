@@ -1,4 +1,5 @@
-//! The `mxgate` command line: `serve` and `check-config`.
+//! The `mxgate` command line: `serve`, `check-config`, `keys fetch|show`
+//! and `status`.
 //!
 //! The configuration is read here (the core parses text, it never opens
 //! files): [`load_config`] reads the file, parses it relative to its own
@@ -10,8 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mxgate_core::config::{Config, ConfigProblem};
+use mxgate_core::{
+    config::{Config, ConfigProblem, HostPort},
+    ids::ServerName,
+};
 use tracing_subscriber::EnvFilter;
+
+use crate::{
+    keyring::{Clock as _, SystemClock},
+    keys_cmd, status,
+};
 
 /// Matrix federation border gateway.
 #[derive(Parser, Debug)]
@@ -45,6 +54,58 @@ pub enum Command {
     /// (exit 1), or a summary of what the configuration does (exit 0).
     #[command(after_help = CHECK_EXAMPLES)]
     CheckConfig(ConfigArgs),
+    /// Fetch a server's signing keys for pinning, or list pinned and cached keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print a running gateway's status (from its admin listener's /status).
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
+}
+
+/// `mxgate keys ...`.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Fetch and validate a server's signing keys (as the gateway does) and
+    /// print a ready-to-paste `[[remote]]` block pinning them.
+    #[command(after_help = KEYS_FETCH_EXAMPLES)]
+    Fetch(KeysFetchArgs),
+    /// List, per configured server, the pinned keys and the keys cached
+    /// under `state_dir`, with their state.
+    #[command(after_help = KEYS_SHOW_EXAMPLES)]
+    Show(ConfigArgs),
+}
+
+/// `mxgate keys fetch` arguments.
+#[derive(Args, Debug)]
+pub struct KeysFetchArgs {
+    /// The server name, e.g. `matrix.partner.example` or `127.0.0.1:8448`.
+    #[arg(value_name = "SERVER_NAME", value_parser = parse_server_name)]
+    pub server_name: ServerName,
+    /// Where to connect (`host:port`); default: the remote's `address` in
+    /// `--config`, else the server name's host and port (8448).
+    #[arg(long, value_name = "HOST:PORT", value_parser = HostPort::parse)]
+    pub address: Option<HostPort>,
+    /// PEM file of the CA(s) to trust for this server's TLS certificate;
+    /// default: the remote's `ca` in `--config`, else the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A configuration to take the remote's address, CA and SPKI pins from.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The tier written into the block.
+    #[arg(long, default_value = "external")]
+    pub tier: String,
+}
+
+/// `mxgate status` arguments.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Base URL of the gateway's admin listener (`[admin] listen`).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub admin: String,
+    /// Print the raw JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The `--config FILE` argument.
@@ -85,6 +146,9 @@ const TOP_EXAMPLES: &str = "\
 Examples:
   mxgate check-config --config /etc/mxgate/mxgate.toml
   mxgate serve --config /etc/mxgate/mxgate.toml
+  mxgate keys fetch matrix.partner.example --address 203.0.113.7:8448 --ca partner-ca.pem
+  mxgate keys show --config /etc/mxgate/mxgate.toml
+  mxgate status --admin http://127.0.0.1:9090
   mxgate --log-format json serve --config /etc/mxgate/mxgate.toml
 
 Configuration reference: docs/configuration.md";
@@ -107,12 +171,42 @@ Exit status: 0 = valid (a summary is printed), 1 = problems (each printed as
 Files named by the configuration (TLS certificates and keys, CA files, the
 outbound secret) must exist.";
 
+const KEYS_FETCH_EXAMPLES: &str = "\
+Examples:
+  mxgate keys fetch matrix.partner.example
+  mxgate keys fetch matrix.partner.example --address 203.0.113.7:8448 --ca partner-ca.pem
+  mxgate keys fetch 127.0.0.1:8448 --ca /tmp/ca.crt
+  mxgate keys fetch matrix.partner.example -c /etc/mxgate/mxgate.toml >> new-remote.toml
+
+The block goes to stdout (comments give each key's SHA-256 fingerprint and
+validity): check the fingerprint with the partner out of band before pasting
+it into mxgate.toml. Exit status 1 if the keys can't be fetched or validated.";
+
+const KEYS_SHOW_EXAMPLES: &str = "\
+Examples:
+  mxgate keys show --config /etc/mxgate/mxgate.toml
+
+States: pinned (from the config), cached, valid until DATE / expired since
+DATE (fetched, under state_dir/keys), not cached, unreadable: WHY.";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  mxgate status
+  mxgate status --admin http://127.0.0.1:9090
+  mxgate status --admin http://127.0.0.1:9090 --json | jq '.servers[] | select(.marker == \"red\")'
+
+The same data is served as JSON at /status and as a web page at / on the
+admin listener.";
+
 /// Runs the command line `cli` and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::CheckConfig(args) => check_config(&args.config),
         Command::Serve(args) => serve(&args.config),
+        Command::Keys(KeysCommand::Fetch(args)) => keys_fetch(args),
+        Command::Keys(KeysCommand::Show(args)) => keys_show(&args.config),
+        Command::Status(args) => status(&args),
     }
 }
 
@@ -220,6 +314,82 @@ fn serve(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn keys_fetch(args: KeysFetchArgs) -> ExitCode {
+    let config = match &args.config {
+        None => None,
+        Some(path) => match load_config(path) {
+            Ok(config) => Some(config),
+            Err(error) => return fail(&error),
+        },
+    };
+    let target =
+        keys_cmd::FetchTarget::new(args.server_name, args.address, args.ca, config.as_ref());
+    match block_on(keys_cmd::fetch(&target)) {
+        Ok(Ok(keys)) => {
+            print!(
+                "{}",
+                keys_cmd::remote_block(&keys, &target, &args.tier, SystemClock.now_ms())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => fail(&format!(
+            "keys of {} not usable ({}): {error}",
+            target.server,
+            error.reason()
+        )),
+        Err(error) => fail(&error),
+    }
+}
+
+fn keys_show(path: &Path) -> ExitCode {
+    match load_config(path) {
+        Ok(config) => {
+            print!(
+                "{}",
+                keys_cmd::show_table(&keys_cmd::show(&config, SystemClock.now_ms()))
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+fn status(args: &StatusArgs) -> ExitCode {
+    match block_on(status::fetch::fetch_snapshot(&args.admin)) {
+        Ok(Ok(snapshot)) if args.json => match serde_json::to_string_pretty(&snapshot) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        Ok(Ok(snapshot)) => {
+            print!("{}", status::render::text_table(&snapshot));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => fail(&error),
+        Err(error) => fail(&error),
+    }
+}
+
+/// Runs `future` on a small current-thread runtime.
+fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// Prints `error` to stderr and returns failure.
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("mxgate: {error}");
+    ExitCode::FAILURE
+}
+
+fn parse_server_name(text: &str) -> Result<ServerName, String> {
+    ServerName::parse(text).map_err(|e| e.to_string())
 }
 
 fn join_problems(problems: &[ConfigProblem]) -> String {

@@ -12,6 +12,8 @@
 //! - [`tls`]: rustls configuration (SNI certificates, pinned roots).
 //! - [`client`]: pooled HTTP(S) client to upstreams and remotes.
 //! - [`keyring`]: server key fetching, caching and persistence.
+//! - [`keys_cmd`]: `mxgate keys fetch|show`.
+//! - [`status`]: the status board (`GET /status`, `GET /`, `mxgate status`).
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -20,7 +22,9 @@ pub mod client;
 pub mod errors;
 pub mod inbound;
 pub mod keyring;
+pub mod keys_cmd;
 pub mod metrics;
 pub mod outbound;
 pub mod server;
+pub mod status;
 pub mod tls;

@@ -5,7 +5,7 @@ use std::{
     convert::Infallible,
     future::Future,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -25,6 +25,8 @@ use prometheus_client::{
     registry::Registry,
 };
 use tokio::net::TcpListener;
+
+use crate::keyring::KeyringEvents;
 
 /// Labels of `mxgate_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -58,6 +60,14 @@ pub struct Metrics {
     upstream_errors: Family<ReasonLabel, Counter>,
     key_fetches: Family<OutcomeLabel, Counter>,
     key_rotations: Counter,
+    keyring: Mutex<KeyringSync>,
+}
+
+/// The keyring whose counters are exported, and what was exported so far.
+#[derive(Debug, Default)]
+struct KeyringSync {
+    events: Option<Arc<KeyringEvents>>,
+    seen: [u64; 4],
 }
 
 /// Readiness: ready once every upstream answered at least once.
@@ -144,7 +154,19 @@ impl Metrics {
             upstream_errors,
             key_fetches,
             key_rotations,
+            keyring: Mutex::default(),
         }
+    }
+
+    /// Exports this keyring's fetch and rotation counters from now on
+    /// (replacing the previous keyring's after a reload).
+    pub fn watch_keyring(&self, events: Arc<KeyringEvents>) {
+        self.sync_keyring();
+        let mut sync = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        *sync = KeyringSync {
+            events: Some(events),
+            seen: [0; 4],
+        };
     }
 
     /// Counts one request with its verdict.
@@ -178,11 +200,42 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
+        self.sync_keyring();
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             text.clear();
         }
         text
+    }
+}
+
+impl Metrics {
+    /// Adds the keyring's counter increments since the last sync.
+    fn sync_keyring(&self) {
+        let mut sync = self.keyring.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(events) = sync.events.clone() else {
+            return;
+        };
+        let now = [
+            events.fetch_ok.load(Ordering::Relaxed),
+            events.fetch_failed.load(Ordering::Relaxed),
+            events.fetch_suppressed.load(Ordering::Relaxed),
+            events.rotations.load(Ordering::Relaxed),
+        ];
+        let delta: Vec<u64> = now
+            .iter()
+            .zip(sync.seen)
+            .map(|(n, s)| n.saturating_sub(s))
+            .collect();
+        for (outcome, count) in ["ok", "error", "suppressed"].into_iter().zip(&delta) {
+            if *count > 0 {
+                self.key_fetches
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc_by(*count);
+            }
+        }
+        self.key_rotations.inc_by(delta[3]);
+        sync.seen = now;
     }
 }
 
@@ -282,6 +335,27 @@ mod tests {
             text.contains("mxgate_request_duration_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn keyring_counters_are_exported_as_deltas() {
+        let metrics = Metrics::new();
+        let events = Arc::new(KeyringEvents::default());
+        metrics.watch_keyring(events.clone());
+        events.fetch_ok.fetch_add(2, Ordering::Relaxed);
+        events.rotations.fetch_add(1, Ordering::Relaxed);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"mxgate_key_fetches_total{outcome="ok"} 2"#),
+            "{text}"
+        );
+        events.fetch_ok.fetch_add(1, Ordering::Relaxed);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"mxgate_key_fetches_total{outcome="ok"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains("mxgate_key_rotations_total 1"), "{text}");
     }
 
     #[test]

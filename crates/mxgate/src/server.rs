@@ -11,6 +11,7 @@ mod conn;
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use mxgate_core::config::Config;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::{
     net::TcpListener,
     sync::{Semaphore, watch},
@@ -144,7 +145,8 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
             wait_stop(stopped.clone()),
         ));
     }
-    tokio::spawn(reload_on_sighup(gateway.clone(), config_path));
+    let hangups = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    tokio::spawn(reload_on_sighup(hangups, gateway.clone(), config_path));
     let signals = terminate_signal().await?;
     tokio::spawn(async move {
         signals.await;
@@ -217,12 +219,7 @@ async fn wait_stop(mut stopped: watch::Receiver<bool>) {
 
 /// Re-reads and validates the config on every `SIGHUP`; a valid config is
 /// swapped in for new requests, an invalid one is logged and ignored.
-async fn reload_on_sighup(gateway: Arc<Gateway>, path: PathBuf) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot install the SIGHUP handler: reload disabled");
-        return;
-    };
+async fn reload_on_sighup(mut hangups: Signal, gateway: Arc<Gateway>, path: PathBuf) {
     while hangups.recv().await.is_some() {
         let loaded = crate::cli::load_config(&path);
         let result = match loaded {
@@ -240,7 +237,6 @@ async fn reload_on_sighup(gateway: Arc<Gateway>, path: PathBuf) {
 
 /// Resolves on `SIGTERM` or ctrl-c.
 async fn terminate_signal() -> Result<impl Future<Output = ()>, ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
     Ok(async move {
         tokio::select! {

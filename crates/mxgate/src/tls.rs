@@ -226,3 +226,76 @@ fn load_system_roots() -> Option<Arc<RootCertStore>> {
     }
     (added > 0).then(|| Arc::new(store))
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, KeyPair};
+
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mxgate-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn self_signed(dir: &Path, name: &str) -> CertKeyPaths {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let paths = CertKeyPaths {
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&paths.cert, cert.pem()).unwrap();
+        std::fs::write(&paths.key, key.serialize_pem()).unwrap();
+        paths
+    }
+
+    fn leaf_of(key: &CertifiedKey) -> &[u8] {
+        key.cert[0].as_ref()
+    }
+
+    #[test]
+    fn sni_selects_the_matching_pair_and_defaults_to_the_first() {
+        let dir = temp_dir("sni");
+        let pairs = [self_signed(&dir, "a.test"), self_signed(&dir, "b.test")];
+        let resolver = SniResolver::load(&pairs).unwrap();
+        let a = load_certified_key(&pairs[0]).unwrap();
+        let b = load_certified_key(&pairs[1]).unwrap();
+        let pick = |sni| resolver.select(sni).unwrap();
+        assert_eq!(leaf_of(&pick(Some("b.test"))), leaf_of(&b));
+        assert_eq!(leaf_of(&pick(Some("a.test"))), leaf_of(&a));
+        assert_eq!(leaf_of(&pick(None)), leaf_of(&a));
+        assert_eq!(leaf_of(&pick(Some("other.test"))), leaf_of(&a));
+        let config = server_config(&pairs).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = temp_dir("errors");
+        let missing = dir.join("missing.pem");
+        let err = load_certs(&missing).unwrap_err();
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        assert_eq!(err.reason(), "tls_pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no PEM here\n").unwrap();
+        assert!(matches!(load_certs(&empty), Err(TlsError::NoCertificate(p)) if p == empty));
+        assert!(matches!(SniResolver::load(&[]), Err(TlsError::NoPairs)));
+        let a = self_signed(&dir, "a.test");
+        let b = self_signed(&dir, "b.test");
+        let mismatched = CertKeyPaths {
+            cert: a.cert,
+            key: b.key.clone(),
+        };
+        let err = load_certified_key(&mismatched).unwrap_err();
+        assert_eq!(err.reason(), "tls_key", "{err}");
+        assert!(err.to_string().contains("b.test.key"), "{err}");
+    }
+}

@@ -3,6 +3,8 @@
 //! status and errcode and that the upstream received nothing.
 
 mod common;
+#[path = "inbound/server.rs"]
+mod server;
 
 use std::time::Duration;
 
@@ -516,4 +518,49 @@ async fn metrics_count_verdicts() {
     let text = env.gw.gateway.metrics().encode();
     assert!(text.contains(r#"mxgate_requests_total{direction="inbound",verdict="rejected",reason="unrecognized_endpoint",endpoint="unknown"} 1"#), "{text}");
     assert!(text.contains(r#"mxgate_requests_total{direction="inbound",verdict="accepted",reason="ok",endpoint="send"} 1"#), "{text}");
+}
+
+#[tokio::test]
+async fn unpinned_homeserver_origin_keys_are_fetched_from_its_upstream() {
+    let hs = FakeHs::start(Duration::ZERO).await;
+    let other = FakeHs::serving_keys(Duration::ZERO, Some(other_hs_key_response())).await;
+    let gw = start_gateway(&Setup::new(hs.addr, other.addr)).await;
+    let target = "/_matrix/federation/v1/state/%21r%3Ahs.test";
+    for _ in 0..2 {
+        let auth = x_matrix(&other_hs_key(), OTHER_HS, HS, "GET", target, None);
+        let response = send_raw(
+            gw.addr,
+            &raw_request("GET", target, &[("Authorization", &auth)], None),
+        )
+        .await;
+        assert_eq!(response.status, 200, "{response:?}");
+    }
+    let forged = x_matrix(&untrusted_key(), OTHER_HS, HS, "GET", target, None);
+    let response = send_raw(
+        gw.addr,
+        &raw_request("GET", target, &[("Authorization", &forged)], None),
+    )
+    .await;
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(hs.seen().len(), 2);
+    let key_fetches: Vec<String> = other.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(
+        key_fetches,
+        ["/_matrix/key/v2/server"],
+        "one fetch, then cached"
+    );
+    let text = gw.gateway.metrics().encode();
+    assert!(
+        text.contains(r#"mxgate_key_fetches_total{outcome="ok"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn make_join_only_for_users_of_the_origin() {
+    let env = env().await;
+    let target = "/_matrix/federation/v1/make_join/%21r%3Ahs.test/%40mallory%3Ahs.test?ver=11";
+    refused(&env, &signed("GET", target, None), 403, "M_FORBIDDEN").await;
+    let target = "/_matrix/federation/v1/make_join/%21r%3Ahs.test/not-a-user";
+    refused(&env, &signed("GET", target, None), 404, "M_UNRECOGNIZED").await;
 }

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::{EventError, EventIdFormat, RoomVersion, redact};
 use crate::ids::EventId;
-use crate::json::{CanonicalJsonObject, CanonicalJsonValue, decode_base64, write_canonical_without};
+use crate::json::{
+    CanonicalJsonObject, CanonicalJsonValue, decode_base64, write_canonical_without,
+};
 
 /// Top-level keys the content hash does not cover.
 const NOT_IN_CONTENT_HASH: &[&str] = &["unsigned", "signatures", "hashes"];
@@ -46,7 +48,10 @@ pub fn check_content_hash(event: &CanonicalJsonObject) -> Result<(), EventError>
 
 /// The SHA-256 reference hash of `event`: its redacted form without `signatures`, `unsigned`
 /// and `age_ts`, canonicalised.
-pub fn reference_hash(event: &CanonicalJsonObject, rv: &RoomVersion) -> Result<[u8; 32], EventError> {
+pub fn reference_hash(
+    event: &CanonicalJsonObject,
+    rv: &RoomVersion,
+) -> Result<[u8; 32], EventError> {
     Ok(sha256_without(&redact(event, rv)?, NOT_IN_REFERENCE_HASH))
 }
 

@@ -83,7 +83,10 @@ pub fn redact(
         None => return Err(EventError::MissingField("type")),
     }
     for field in ["content", "hashes", "signatures"] {
-        if event.get(field).is_some_and(|v| !matches!(v, CanonicalJsonValue::Object(_))) {
+        if event
+            .get(field)
+            .is_some_and(|v| !matches!(v, CanonicalJsonValue::Object(_)))
+        {
             return Err(EventError::InvalidField(field));
         }
     }

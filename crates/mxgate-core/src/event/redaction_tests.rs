@@ -56,20 +56,30 @@ fn kept(ev: &CanonicalJsonObject, rv: RoomVersion, path: &[&str]) -> bool {
 /// Asserts that `path` is kept exactly in the versions for which `rule` holds.
 fn assert_rule(ev: &CanonicalJsonObject, path: &[&str], rule: fn(RoomVersion) -> bool) {
     for rv in RoomVersion::ALL {
-        assert_eq!(kept(ev, rv, path), rule(rv), "{path:?} in room version {rv}");
+        assert_eq!(
+            kept(ev, rv, path),
+            rule(rv),
+            "{path:?} in room version {rv}"
+        );
     }
 }
 
 #[test]
 fn aliases_kept_in_v1_to_v5_only() {
-    let ev = event("m.room.aliases", json!({"aliases": ["#a:a.example"], "other": 1}));
+    let ev = event(
+        "m.room.aliases",
+        json!({"aliases": ["#a:a.example"], "other": 1}),
+    );
     assert_rule(&ev, &["content", "aliases"], |v| v <= RoomVersion::V5);
     assert_rule(&ev, &["content", "other"], |_| false);
 }
 
 #[test]
 fn join_rules_allow_kept_from_v8() {
-    let ev = event("m.room.join_rules", json!({"join_rule": "restricted", "allow": [], "x": 1}));
+    let ev = event(
+        "m.room.join_rules",
+        json!({"join_rule": "restricted", "allow": [], "x": 1}),
+    );
     assert_rule(&ev, &["content", "join_rule"], |_| true);
     assert_rule(&ev, &["content", "allow"], |v| v >= RoomVersion::V8);
     assert_rule(&ev, &["content", "x"], |_| false);
@@ -89,13 +99,22 @@ fn member_join_authorised_via_users_server_kept_from_v9() {
     assert_rule(&ev, &["content", "join_authorised_via_users_server"], |v| {
         v >= RoomVersion::V9
     });
-    assert_rule(&ev, &["content", "third_party_invite", "signed"], |v| v >= RoomVersion::V11);
-    assert_rule(&ev, &["content", "third_party_invite", "display_name"], |_| false);
+    assert_rule(&ev, &["content", "third_party_invite", "signed"], |v| {
+        v >= RoomVersion::V11
+    });
+    assert_rule(
+        &ev,
+        &["content", "third_party_invite", "display_name"],
+        |_| false,
+    );
 }
 
 #[test]
 fn create_keeps_all_content_from_v11() {
-    let ev = event("m.room.create", json!({"creator": "@u:a.example", "room_version": "11"}));
+    let ev = event(
+        "m.room.create",
+        json!({"creator": "@u:a.example", "room_version": "11"}),
+    );
     assert_rule(&ev, &["content", "creator"], |_| true);
     assert_rule(&ev, &["content", "room_version"], |v| v >= RoomVersion::V11);
 }
@@ -125,7 +144,10 @@ fn power_levels_invite_kept_from_v11() {
 
 #[test]
 fn redaction_keeps_content_redacts_from_v11_and_never_the_top_level_one() {
-    let ev = event("m.room.redaction", json!({"redacts": "$x:a.example", "reason": "r"}));
+    let ev = event(
+        "m.room.redaction",
+        json!({"redacts": "$x:a.example", "reason": "r"}),
+    );
     assert_rule(&ev, &["content", "redacts"], |v| v >= RoomVersion::V11);
     assert_rule(&ev, &["content", "reason"], |_| false);
     assert_rule(&ev, &["redacts"], |_| false);
@@ -133,7 +155,10 @@ fn redaction_keeps_content_redacts_from_v11_and_never_the_top_level_one() {
 
 #[test]
 fn history_visibility_kept_everywhere() {
-    let ev = event("m.room.history_visibility", json!({"history_visibility": "shared", "y": 1}));
+    let ev = event(
+        "m.room.history_visibility",
+        json!({"history_visibility": "shared", "y": 1}),
+    );
     assert_rule(&ev, &["content", "history_visibility"], |_| true);
     assert_rule(&ev, &["content", "y"], |_| false);
 }
@@ -171,8 +196,14 @@ fn redact_rejects_malformed_events() {
     let cases: [(serde_json::Value, EventError); 4] = [
         (json!({"content": {}}), EventError::MissingField("type")),
         (json!({"type": 1}), EventError::InvalidField("type")),
-        (json!({"type": "m.room.member", "content": []}), EventError::InvalidField("content")),
-        (json!({"type": "m.x", "signatures": "s"}), EventError::InvalidField("signatures")),
+        (
+            json!({"type": "m.room.member", "content": []}),
+            EventError::InvalidField("content"),
+        ),
+        (
+            json!({"type": "m.x", "signatures": "s"}),
+            EventError::InvalidField("signatures"),
+        ),
     ];
     for (ev, expected) in cases {
         assert_eq!(redact(&obj(ev), &RoomVersion::V10), Err(expected));

@@ -99,7 +99,10 @@ pub fn sign_event(
 }
 
 /// The server of the user id in `value` (a field named `field`).
-fn user_server(value: Option<&CanonicalJsonValue>, field: &'static str) -> Result<ServerName, EventError> {
+fn user_server(
+    value: Option<&CanonicalJsonValue>,
+    field: &'static str,
+) -> Result<ServerName, EventError> {
     let value = value.ok_or(EventError::MissingField(field))?;
     let user = value
         .as_str()
@@ -120,7 +123,10 @@ fn is_join(event: &CanonicalJsonObject) -> bool {
 }
 
 /// The ed25519 key ids under which `server` signed `event`. Fails if the server did not sign.
-fn signature_key_ids(event: &CanonicalJsonObject, server: &ServerName) -> Result<Vec<KeyId>, EventError> {
+fn signature_key_ids(
+    event: &CanonicalJsonObject,
+    server: &ServerName,
+) -> Result<Vec<KeyId>, EventError> {
     let by_server = event
         .get("signatures")
         .and_then(CanonicalJsonValue::as_object)

@@ -193,8 +193,14 @@ mod tests {
     #[test]
     fn event_id_formats_follow_the_spec() {
         use EventIdFormat::*;
-        let formats: Vec<_> = RoomVersion::ALL.iter().map(|v| v.event_id_format()).collect();
-        assert_eq!(&formats[..4], &[Explicit, Explicit, StandardBase64, UrlSafeBase64]);
+        let formats: Vec<_> = RoomVersion::ALL
+            .iter()
+            .map(|v| v.event_id_format())
+            .collect();
+        assert_eq!(
+            &formats[..4],
+            &[Explicit, Explicit, StandardBase64, UrlSafeBase64]
+        );
         assert!(formats[4..].iter().all(|f| *f == UrlSafeBase64));
         assert!(RoomVersion::V2.event_id_server_must_sign());
         assert!(!RoomVersion::V3.event_id_server_must_sign());
@@ -202,9 +208,15 @@ mod tests {
 
     #[test]
     fn rule_thresholds() {
-        let first = |f: fn(&RoomVersion) -> bool| RoomVersion::ALL.into_iter().find(|v| f(v));
-        assert_eq!(first(RoomVersion::enforce_key_validity), Some(RoomVersion::V5));
-        assert_eq!(first(RoomVersion::strict_canonical_json), Some(RoomVersion::V6));
+        let first = |f: fn(&RoomVersion) -> bool| RoomVersion::ALL.into_iter().find(f);
+        assert_eq!(
+            first(RoomVersion::enforce_key_validity),
+            Some(RoomVersion::V5)
+        );
+        assert_eq!(
+            first(RoomVersion::strict_canonical_json),
+            Some(RoomVersion::V6)
+        );
         assert_eq!(first(RoomVersion::restricted_joins), Some(RoomVersion::V8));
         // Monotonic: once a rule applies it applies to every later version.
         for f in [

@@ -104,7 +104,10 @@ impl Transaction {
     /// origin), `origin_server_ts` (a non-negative integer), `pdus` (an array of at most
     /// [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and the optional `edus` (an array
     /// of at most [`MAX_EDUS`] objects). Other fields are ignored.
-    pub fn from_json(body: &CanonicalJsonValue, header_origin: &ServerName) -> Result<Self, TxnError> {
+    pub fn from_json(
+        body: &CanonicalJsonValue,
+        header_origin: &ServerName,
+    ) -> Result<Self, TxnError> {
         match body {
             CanonicalJsonValue::Object(object) => Self::from_object(object.clone(), header_origin),
             _ => Err(TxnError::NotAnObject),
@@ -131,13 +134,15 @@ impl Transaction {
         &self.edus
     }
 
-    fn from_object(mut body: CanonicalJsonObject, header_origin: &ServerName) -> Result<Self, TxnError> {
+    fn from_object(
+        mut body: CanonicalJsonObject,
+        header_origin: &ServerName,
+    ) -> Result<Self, TxnError> {
         let origin = parse_origin(body.get("origin"), header_origin)?;
         let origin_server_ts = match body.get("origin_server_ts") {
             None => return Err(TxnError::MissingField("origin_server_ts")),
-            Some(CanonicalJsonValue::Integer(ts)) => {
-                u64::try_from(i64::from(*ts)).map_err(|_| TxnError::InvalidField("origin_server_ts"))?
-            }
+            Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts))
+                .map_err(|_| TxnError::InvalidField("origin_server_ts"))?,
             Some(_) => return Err(TxnError::InvalidField("origin_server_ts")),
         };
         let pdus = match body.remove("pdus") {
@@ -158,7 +163,10 @@ impl Transaction {
 }
 
 /// The body's `origin`, which must be a server name equal to the X-Matrix origin.
-fn parse_origin(value: Option<&CanonicalJsonValue>, header_origin: &ServerName) -> Result<ServerName, TxnError> {
+fn parse_origin(
+    value: Option<&CanonicalJsonValue>,
+    header_origin: &ServerName,
+) -> Result<ServerName, TxnError> {
     let text = match value {
         None => return Err(TxnError::MissingField("origin")),
         Some(CanonicalJsonValue::String(text)) => text,

@@ -35,7 +35,10 @@ fn accepts_a_valid_transaction_at_the_limits() {
     assert_eq!(t.origin_server_ts(), 1_700_000_000_000);
     assert_eq!(t.pdus().len(), 50);
     assert_eq!(t.edus().len(), 100);
-    assert_eq!(t.pdus()[7].get("depth"), Some(&CanonicalJsonValue::Integer(7_u32.into())));
+    assert_eq!(
+        t.pdus()[7].get("depth"),
+        Some(&CanonicalJsonValue::Integer(7_u32.into()))
+    );
 }
 
 #[test]
@@ -71,7 +74,7 @@ fn too_many_pdus_or_edus() {
 
 #[test]
 fn pdu_size_limit_is_on_canonical_bytes() {
-    // {"content":{"body":"<pad>"},"type":"m.room.message"}: 45 bytes around the padding.
+    // The PDU is this frame around the padding; size it to exactly the limit, then one more.
     let frame = br#"{"content":{"body":""},"type":"m.room.message"}"#.len();
     let exact = |extra: usize| {
         let pad = "a".repeat(MAX_PDU_BYTES - frame + extra);
@@ -79,7 +82,13 @@ fn pdu_size_limit_is_on_canonical_bytes() {
                "pdus": [{"type": "m.room.message", "content": {"body": pad}}]})
     };
     assert_eq!(parse(exact(0)).unwrap().pdus().len(), 1);
-    assert_eq!(parse(exact(1)), Err(TxnError::PduTooLarge { index: 0, size: 65_537 }));
+    assert_eq!(
+        parse(exact(1)),
+        Err(TxnError::PduTooLarge {
+            index: 0,
+            size: 65_537
+        })
+    );
     // Whitespace in the raw body doesn't count: the same PDU pretty-printed still fits.
     let pretty = serde_json::to_vec_pretty(&exact(0)).unwrap();
     assert!(pretty.len() > MAX_PDU_BYTES + 10);
@@ -94,7 +103,10 @@ fn origin_must_match_the_x_matrix_origin() {
     assert_eq!(err.reason(), "origin_mismatch");
     assert_eq!(
         err,
-        TxnError::OriginMismatch { body: "remote.example".into(), header: origin() }
+        TxnError::OriginMismatch {
+            body: "remote.example".into(),
+            header: origin()
+        }
     );
     let mut value = txn(1, 0);
     value["origin"] = json!("REMOTE.example:8448");
@@ -106,9 +118,21 @@ fn field_errors() {
     let cases: Vec<(&str, serde_json::Value, TxnError)> = vec![
         ("origin", json!(null), TxnError::MissingField("origin")),
         ("origin", json!(5), TxnError::InvalidField("origin")),
-        ("origin_server_ts", json!(null), TxnError::MissingField("origin_server_ts")),
-        ("origin_server_ts", json!("1"), TxnError::InvalidField("origin_server_ts")),
-        ("origin_server_ts", json!(-1), TxnError::InvalidField("origin_server_ts")),
+        (
+            "origin_server_ts",
+            json!(null),
+            TxnError::MissingField("origin_server_ts"),
+        ),
+        (
+            "origin_server_ts",
+            json!("1"),
+            TxnError::InvalidField("origin_server_ts"),
+        ),
+        (
+            "origin_server_ts",
+            json!(-1),
+            TxnError::InvalidField("origin_server_ts"),
+        ),
         ("pdus", json!(null), TxnError::MissingField("pdus")),
         ("pdus", json!({}), TxnError::InvalidField("pdus")),
         ("pdus", json!([{}, "x"]), TxnError::PduNotAnObject(1)),
@@ -131,10 +155,22 @@ fn field_errors() {
 fn json_errors_are_typed() {
     let dup = br#"{"origin":"remote.example:8448","origin":"remote.example:8448","origin_server_ts":1,"pdus":[]}"#;
     let err = Transaction::from_bytes(dup, &origin()).unwrap_err();
-    assert!(matches!(err, TxnError::Json(JsonError::DuplicateKey { .. })));
+    assert!(matches!(
+        err,
+        TxnError::Json(JsonError::DuplicateKey { .. })
+    ));
     assert_eq!(err.reason(), "invalid_json");
     let float = br#"{"origin":"remote.example:8448","origin_server_ts":1.5,"pdus":[]}"#;
-    assert_eq!(Transaction::from_bytes(float, &origin()), Err(TxnError::Json(JsonError::Float)));
-    assert_eq!(Transaction::from_bytes(b"[]", &origin()), Err(TxnError::NotAnObject));
-    assert!(matches!(Transaction::from_bytes(b"{", &origin()), Err(TxnError::Json(_))));
+    assert_eq!(
+        Transaction::from_bytes(float, &origin()),
+        Err(TxnError::Json(JsonError::Float))
+    );
+    assert_eq!(
+        Transaction::from_bytes(b"[]", &origin()),
+        Err(TxnError::NotAnObject)
+    );
+    assert!(matches!(
+        Transaction::from_bytes(b"{", &origin()),
+        Err(TxnError::Json(_))
+    ));
 }

@@ -103,12 +103,19 @@ class TrustModule:
     async def user_may_send_state_event(
         self, user_id: str, room_id: str, event_type: str, state_key: str, content: dict
     ) -> Any:
-        """Rules 2 and 3 for a state event sent by a local user (with a precise message)."""
+        """Rules 2 and 3 for a state event sent by a local non-admin user
+        (``check_event_allowed`` covers admins and events built elsewhere).
+
+        Synapse 1.163 accepts only a bare ``Codes`` from this callback (an extra dict is
+        refused as an invalid value), which would lose the rule's message; a raised
+        ``SynapseError`` reaches the client as is, so refusals are raised."""
         if state_key != "" or event_type not in (POWER_LEVELS, JOIN_RULES):
             return NOT_SPAM
         state = await self._plain_state(room_id)
         refusal = self._check_state_change(state, event_type, content, room_id, user_id)
-        return _spam_answer(refusal)
+        if refusal is not None:
+            raise _forbidden(refusal)
+        return NOT_SPAM
 
     async def check_event_for_spam(self, event: Any) -> Any:
         """Remote events arriving by federation (``/send``, ``send_join``): a refusal
@@ -132,8 +139,7 @@ class TrustModule:
             return True, None
         refusal = self._check_event(event, state, remote=False)
         if refusal is not None:
-            rule, errcode, message = refusal
-            raise SynapseError(403, message, _codes(errcode), {RULE_FIELD: rule})
+            raise _forbidden(refusal)
         return True, None
 
     async def on_new_event(self, event: Any, state: Mapping[tuple[str, str], Any]) -> None:
@@ -224,7 +230,11 @@ class TrustModule:
     def _check_profile(self, event: Any, state: Mapping[tuple[str, str], Any], context: dict) -> Refusal | None:
         """Rule 4: a member event of a non-internal user keeps the pinned profile."""
         user = event.state_key
-        if self.policy.classify(user) == "internal":
+        try:
+            internal = self.policy.classify(user) == "internal"
+        except ValueError:
+            internal = False  # check_member_profile refuses the malformed id below
+        if internal:
             return None
         new = profile_of(event.content)
         previous = self._previous_profile(event.room_id, user, state)
@@ -285,6 +295,12 @@ def _spam_answer(refusal: Refusal | None) -> Any:
         return NOT_SPAM
     rule, errcode, message = refusal
     return _codes(errcode), {"error": message, RULE_FIELD: rule}
+
+
+def _forbidden(refusal: Refusal) -> SynapseError:
+    """A refusal as the 403 error a client sees (with the rule in ``RULE_FIELD``)."""
+    rule, errcode, message = refusal
+    return SynapseError(403, message, _codes(errcode), {RULE_FIELD: rule})
 
 
 def _codes(errcode: str) -> Codes:

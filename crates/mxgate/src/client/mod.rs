@@ -170,7 +170,12 @@ impl<B> Clone for HttpClient<B> {
     }
 }
 
-impl HttpClient<ClientBody> {
+impl<B> HttpClient<B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     /// A client for every `[[homeserver]]` upstream and every `[[remote]]`
     /// with a pinned address, with `[outbound]` timeouts when configured.
     pub fn from_config(config: &Config) -> Result<Self, ClientError> {
@@ -212,14 +217,7 @@ impl HttpClient<ClientBody> {
         }
         HttpClient::new(destinations, options)
     }
-}
 
-impl<B> HttpClient<B>
-where
-    B: hyper::body::Body + Send + 'static + Unpin,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
     /// A client for exactly these destinations.
     pub fn new(
         destinations: Vec<Destination>,
@@ -295,7 +293,7 @@ pub enum ClientError {
     InvalidUri(String),
     /// A TLS configuration could not be built.
     #[error(transparent)]
-    TlsConfig(#[from] TlsError),
+    TlsConfig(Box<TlsError>),
     /// Connecting (TCP or TLS) failed.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -304,7 +302,7 @@ pub enum ClientError {
     ResponseTimeout,
     /// The HTTP exchange failed after connecting.
     #[error("HTTP exchange failed: {0}")]
-    Http(#[source] hyper_util::client::legacy::Error),
+    Http(#[source] Box<hyper_util::client::legacy::Error>),
 }
 
 impl ClientError {
@@ -335,8 +333,14 @@ impl ClientError {
             .cloned();
         match connect {
             Some(connect) => Self::Connect(connect),
-            None => Self::Http(error),
+            None => Self::Http(Box::new(error)),
         }
+    }
+}
+
+impl From<TlsError> for ClientError {
+    fn from(error: TlsError) -> Self {
+        Self::TlsConfig(Box::new(error))
     }
 }
 

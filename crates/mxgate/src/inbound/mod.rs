@@ -25,6 +25,7 @@
 //! destinations and body limits are enforced in both modes
 //! ([`Denied::reportable`]).
 
+mod checks;
 mod forward;
 mod state;
 
@@ -34,25 +35,30 @@ use std::{
     time::Instant,
 };
 
-use hyper::{Method, Request, Response, Uri, body::Incoming, header};
+use http_body_util::Full;
+use hyper::{Method, Request, Response, Uri, body::Incoming};
 use mxgate_core::{
     config::{Config, Mode},
-    endpoints::{self, BodyClass, Endpoint, EndpointKind},
+    endpoints::{self, EndpointKind},
     ids::ServerName,
-    json::{self, CanonicalJsonValue},
     txn::Transaction,
-    xmatrix::{RequestToSign, XMatrix},
+    xmatrix::RequestToSign,
 };
 
 use crate::{
     audit::{Audit, AuditRecord, now_ms},
     client::ClientOptions,
     errors::{Denied, ResponseBody},
-    keyring::KeyringError,
     metrics::{Metrics, RequestLabels},
+};
+use checks::{
+    authenticate, body_limit, check_framing, host_name, parse_content, verify, well_known,
 };
 use state::State;
 pub use state::StateError;
+
+/// The delegation document answered from config.
+const WELL_KNOWN: &str = "/.well-known/matrix/server";
 
 /// The inbound gateway: current config state plus shared sinks.
 pub struct Gateway {
@@ -80,6 +86,7 @@ impl Gateway {
         audit: Audit,
     ) -> Result<Self, StateError> {
         let state = State::new(Arc::new(config), options)?;
+        metrics.watch_keyring(state.keyring.events());
         Ok(Self {
             state: RwLock::new(Arc::new(state)),
             options,
@@ -92,6 +99,7 @@ impl Gateway {
     /// with the old one. On error the old config stays.
     pub fn reload(&self, config: Config) -> Result<(), StateError> {
         let state = Arc::new(State::new(Arc::new(config), self.options)?);
+        self.metrics.watch_keyring(state.keyring.events());
         match self.state.write() {
             Ok(mut guard) => *guard = state,
             Err(poisoned) => *poisoned.into_inner() = state,
@@ -160,7 +168,7 @@ impl Gateway {
         else {
             return false;
         };
-        let mut request = Request::new(http_body_util::Full::new(bytes::Bytes::new()));
+        let mut request = Request::new(Full::new(bytes::Bytes::new()));
         *request.uri_mut() = uri;
         state.client.request(request).await.is_ok()
     }
@@ -230,6 +238,10 @@ async fn admit_and_forward(
     check_framing(&request)?;
     let (parts, body) = request.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if parts.uri.path() == WELL_KNOWN && parts.method == Method::GET {
+        verdict.endpoint = "well_known";
+        return well_known(state, host_name(&parts), conn);
+    }
     let endpoint = endpoints::classify(parts.method.as_str(), parts.uri.path())?;
     verdict.endpoint = endpoint.class();
     let host = host_name(&parts);
@@ -263,124 +275,6 @@ async fn admit_and_forward(
         .clone()
         .ok_or(Denied::UnknownDestination)?;
     forward::forward(state, &destination, &parts, target, body, conn).await
-}
-
-/// Refuses what hyper accepts but a federation gateway must not.
-fn check_framing(request: &Request<Incoming>) -> Result<(), Denied> {
-    if request.method() == Method::CONNECT {
-        return Err(Denied::BadRequest("connect"));
-    }
-    let h1 = request.version() < hyper::Version::HTTP_2;
-    if h1 && (request.uri().scheme().is_some() || request.uri().authority().is_some()) {
-        return Err(Denied::BadRequest("absolute_form"));
-    }
-    if request.headers().contains_key(header::TRANSFER_ENCODING) {
-        return Err(Denied::BadRequest("transfer_encoding"));
-    }
-    if request.headers().get_all(header::HOST).iter().count() > 1 {
-        return Err(Denied::BadRequest("duplicate_host"));
-    }
-    Ok(())
-}
-
-/// The Host header (HTTP/1.1) or the `:authority` (HTTP/2).
-fn host_name(parts: &hyper::http::request::Parts) -> Option<&str> {
-    match parts.headers.get(header::HOST) {
-        Some(value) => value.to_str().ok(),
-        None => parts.uri.authority().map(|a| a.as_str()),
-    }
-}
-
-/// X-Matrix, origin trust, destination and rate limit. Sets
-/// `verdict.origin`/`destination`. Returns the header for signed endpoints.
-fn authenticate(
-    state: &State,
-    parts: &hyper::http::request::Parts,
-    endpoint: &Endpoint<'_>,
-    host: Option<&str>,
-    conn: &ConnInfo,
-    verdict: &mut Verdict,
-) -> Result<Option<XMatrix>, Denied> {
-    let by_host = host.and_then(|h| state.homeserver(h));
-    let by_sni = conn.sni.as_deref().and_then(|s| state.homeserver(s));
-    if !endpoint.signed() {
-        verdict.destination = by_host.or(by_sni).cloned();
-        return Ok(None);
-    }
-    let values = parts
-        .headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes());
-    let xm = match XMatrix::from_headers(values) {
-        Ok(xm) => xm,
-        Err(error) => {
-            verdict.soft(error.into())?;
-            verdict.destination = by_host.or(by_sni).cloned();
-            return Ok(None);
-        }
-    };
-    verdict.origin = Some(xm.origin.clone());
-    let destination = match &xm.destination {
-        Some(name) => state
-            .homeserver(name.as_str())
-            .ok_or(Denied::UnknownDestination)?,
-        None => by_host.or(by_sni).ok_or(Denied::UnknownDestination)?,
-    };
-    if by_host.or(by_sni).is_some_and(|named| named != destination) {
-        return Err(Denied::Unauthorized("destination_mismatch"));
-    }
-    verdict.destination = Some(destination.clone());
-    if !state.is_trusted(&xm.origin) {
-        verdict.soft(Denied::Forbidden("unknown_origin"))?;
-        return Ok(None);
-    }
-    if let Err(retry_after_ms) = state.rate_limit(&xm.origin) {
-        verdict.soft(Denied::RateLimited { retry_after_ms })?;
-    }
-    Ok(Some(xm))
-}
-
-fn body_limit(state: &State, endpoint: &Endpoint<'_>) -> usize {
-    match endpoint.body() {
-        BodyClass::Transaction => state.limits.max_body_send,
-        BodyClass::Json => state.limits.max_body_other,
-        BodyClass::Empty | BodyClass::Media => 0,
-    }
-}
-
-/// Strictly parses the body of `PUT`/`POST` requests (signed content).
-fn parse_content(
-    method: &Method,
-    endpoint: &Endpoint<'_>,
-    body: &[u8],
-    verdict: &mut Verdict,
-) -> Result<Option<CanonicalJsonValue>, Denied> {
-    if !matches!(endpoint.body(), BodyClass::Json | BodyClass::Transaction)
-        || !(method == Method::PUT || method == Method::POST)
-    {
-        return Ok(None);
-    }
-    match json::parse_strict(body) {
-        Ok(value) => Ok(Some(value)),
-        Err(error) => verdict.soft(error.into()).map(|()| None),
-    }
-}
-
-/// Gets the origin's key (pinned, cached or fetched) and verifies the signature.
-async fn verify(state: &State, request: &RequestToSign<'_>, xm: &XMatrix) -> Result<(), Denied> {
-    if !state.verify {
-        return Ok(());
-    }
-    let key = match state.keyring.request_key(&xm.origin, &xm.key).await {
-        Ok(key) => key,
-        Err(KeyringError::UnknownServer(_)) => return Err(Denied::Forbidden("unknown_origin")),
-        Err(error) => {
-            tracing::debug!(origin = %xm.origin, key = %xm.key, %error, "no key for request");
-            return Err(Denied::Unauthorized(error.reason()));
-        }
-    };
-    Ok(request.verify(xm, &key)?)
 }
 
 fn labels(verdict: &'static str, reason: &'static str, endpoint: &'static str) -> RequestLabels {

@@ -41,6 +41,9 @@ pub(crate) struct State {
     pub(crate) keyring: Keyring,
     /// Our homeservers by name, plus by host when the name has no port.
     homeservers: HashMap<String, ServerName>,
+    /// Precomputed `/.well-known/matrix/server` bodies by homeserver (empty
+    /// when `[inbound] well_known = false`).
+    well_known: HashMap<ServerName, Bytes>,
     /// Pooled client to every homeserver upstream (and nothing else).
     pub(crate) client: UpstreamClient,
     limiter: DefaultKeyedRateLimiter<ServerName>,
@@ -95,6 +98,7 @@ impl State {
         let limits = config.inbound.limits;
         let rate = NonZeroU32::new(limits.rate_limit_per_origin_per_sec).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.rate_limit_burst).unwrap_or(rate);
+        let well_known = well_known_bodies(&config);
         let keyring = Keyring::from_config(
             &config,
             HttpClient::from_config(&config)?,
@@ -102,6 +106,7 @@ impl State {
         );
         Ok(Self {
             keyring,
+            well_known,
             mode: config.gateway.mode,
             verify: config.gateway.verify,
             limits,
@@ -119,6 +124,11 @@ impl State {
         self.origins.contains(origin)
     }
 
+    /// The `/.well-known/matrix/server` body for a fronted homeserver.
+    pub(crate) fn well_known(&self, server: &ServerName) -> Option<Bytes> {
+        self.well_known.get(server).cloned()
+    }
+
     /// The homeserver a destination or Host/SNI name designates.
     pub(crate) fn homeserver(&self, name: &str) -> Option<&ServerName> {
         self.homeservers.get(name)
@@ -131,4 +141,25 @@ impl State {
             u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
         })
     }
+}
+
+/// `{"m.server": ...}`: `well_known_server`, else the server name's host
+/// with the inbound port.
+fn well_known_bodies(config: &Config) -> HashMap<ServerName, Bytes> {
+    if !config.inbound.well_known {
+        return HashMap::new();
+    }
+    let port = config.inbound.listen.port();
+    config
+        .homeservers
+        .iter()
+        .map(|hs| {
+            let server = match &hs.well_known_server {
+                Some(name) => name.to_string(),
+                None => format!("{}:{port}", hs.server_name.host()),
+            };
+            let body = serde_json::json!({ "m.server": server }).to_string();
+            (hs.server_name.clone(), Bytes::from(body))
+        })
+        .collect()
 }

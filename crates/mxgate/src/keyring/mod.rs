@@ -55,6 +55,7 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring for these servers. With `state_dir`, persisted keys are
     /// loaded (and re-validated) now, and fetched keys are written there.
+    /// Reads the cache with blocking file I/O: call it at startup or reload.
     pub fn new(
         servers: impl IntoIterator<Item = (ServerName, KeySource)>,
         client: HttpClient,
@@ -207,7 +208,7 @@ impl Keyring {
                 tracing::warn!(server = %origin, error = %source, "key fetch failed");
                 Err(KeyringError::Fetch {
                     server: origin.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }
@@ -362,8 +363,8 @@ pub enum KeyringError {
     Fetch {
         /// The server.
         server: ServerName,
-        /// What went wrong.
-        source: FetchError,
+        /// What went wrong (boxed: keeps the error small).
+        source: Box<FetchError>,
     },
 }
 

@@ -34,21 +34,23 @@ impl OutboundListener {
     /// left by a previous run is replaced; any other existing file is not.
     pub async fn bind(listen: &OutboundListen) -> Result<Self, OutboundSetupError> {
         match listen {
-            OutboundListen::Tcp(addr) => TcpListener::bind(addr)
-                .await
-                .map(Self::Tcp)
-                .map_err(|source| OutboundSetupError::Bind {
-                    listen: addr.to_string(),
-                    source,
-                }),
-            OutboundListen::Unix(path) => {
-                remove_stale_socket(path);
-                UnixListener::bind(path)
-                    .map(Self::Unix)
+            OutboundListen::Tcp(addr) => {
+                TcpListener::bind(addr)
+                    .await
+                    .map(Self::Tcp)
                     .map_err(|source| OutboundSetupError::Bind {
-                        listen: format!("unix:{}", path.display()),
+                        listen: addr.to_string(),
                         source,
                     })
+            }
+            OutboundListen::Unix(path) => {
+                remove_stale_socket(path);
+                UnixListener::bind(path).map(Self::Unix).map_err(|source| {
+                    OutboundSetupError::Bind {
+                        listen: format!("unix:{}", path.display()),
+                        source,
+                    }
+                })
             }
         }
     }

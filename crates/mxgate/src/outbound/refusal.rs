@@ -171,7 +171,12 @@ mod tests {
     fn statuses_errcodes_and_messages() {
         let remote = ServerName::parse("remote.example").unwrap();
         let cases = [
-            (Refusal::BadSecret, 401, "M_UNAUTHORIZED", "bad_proxy_secret"),
+            (
+                Refusal::BadSecret,
+                401,
+                "M_UNAUTHORIZED",
+                "bad_proxy_secret",
+            ),
             (
                 Refusal::UntrustedDestination("evil.example".into()),
                 403,
@@ -184,7 +189,12 @@ mod tests {
                 "M_FORBIDDEN",
                 "foreign_origin",
             ),
-            (Refusal::NotAbsoluteForm, 400, "M_UNRECOGNIZED", "not_absolute_form"),
+            (
+                Refusal::NotAbsoluteForm,
+                400,
+                "M_UNRECOGNIZED",
+                "not_absolute_form",
+            ),
             (Refusal::Json(JsonError::Float), 400, "M_BAD_JSON", "float"),
             (Refusal::TooLarge(10), 413, "M_TOO_LARGE", "body_too_large"),
             (Refusal::Busy(remote), 503, "M_UNKNOWN", "destination_busy"),

@@ -57,6 +57,11 @@ pub struct FakeHs {
 
 impl FakeHs {
     pub async fn start(delay: Duration) -> FakeHs {
+        Self::serving_keys(delay, None).await
+    }
+
+    /// Like `start`, answering `GET /_matrix/key/v2/server` with `keys`.
+    pub async fn serving_keys(delay: Duration, keys: Option<Bytes>) -> FakeHs {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -66,11 +71,12 @@ impl FakeHs {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let log = log.clone();
+                let (log, keys) = (log.clone(), keys.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let log = log.clone();
+                        let (log, keys) = (log.clone(), keys.clone());
                         async move {
+                            let is_key_request = request.uri().path() == "/_matrix/key/v2/server";
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
                             log.lock().unwrap().push(Seen {
@@ -80,8 +86,11 @@ impl FakeHs {
                                 body,
                             });
                             tokio::time::sleep(delay).await;
-                            let mut response =
-                                Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+                            let body = match keys {
+                                Some(keys) if is_key_request => keys,
+                                _ => Bytes::from_static(b"{\"ok\":true}"),
+                            };
+                            let mut response = Response::new(Full::new(body));
                             response
                                 .headers_mut()
                                 .insert("x-upstream", "fake".parse().unwrap());
@@ -116,8 +125,35 @@ pub fn remote_key() -> SigningKey {
     SigningKey::from_bytes(&[7; 32])
 }
 
+pub fn other_hs_key() -> SigningKey {
+    SigningKey::from_bytes(&[5; 32])
+}
+
+/// A signed key response of `other.test` (key id `ed25519:r1`).
+pub fn other_hs_key_response() -> Bytes {
+    let server = ServerName::parse(OTHER_HS).unwrap();
+    let key_id = KeyId::parse(REMOTE_KEY).unwrap();
+    let valid_until = mxgate::audit::now_ms() + 86_400_000;
+    Bytes::from(mxgate_core::keys::build_key_response(
+        &server,
+        &key_id,
+        &other_hs_key(),
+        valid_until,
+    ))
+}
+
 pub fn untrusted_key() -> SigningKey {
     SigningKey::from_bytes(&[9; 32])
+}
+
+/// A new empty directory for a gateway's state.
+pub fn fresh_state_dir() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("mxgate-inbound-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.display().to_string()
 }
 
 /// Extra settings for a test gateway.
@@ -127,6 +163,7 @@ pub struct Setup {
     pub other_upstream: SocketAddr,
     pub extra_inbound: &'static str,
     pub response_timeout: Duration,
+    pub state_dir: String,
 }
 
 impl Setup {
@@ -137,6 +174,7 @@ impl Setup {
             other_upstream,
             extra_inbound: "",
             response_timeout: Duration::from_secs(5),
+            state_dir: fresh_state_dir(),
         }
     }
 
@@ -146,11 +184,11 @@ impl Setup {
             r#"
 [gateway]
 mode = "{mode}"
-state_dir = "state"
+state_dir = "{state_dir}"
 
 [inbound]
 listen = "127.0.0.1:0"
-request_timeout_secs = 2
+{timeout}
 {extra}
 
 [[homeserver]]
@@ -168,6 +206,12 @@ address = "127.0.0.1:1"
 keys = {{ "{REMOTE_KEY}" = "{public}" }}
 "#,
             mode = self.mode,
+            timeout = if self.extra_inbound.contains("request_timeout_secs") {
+                ""
+            } else {
+                "request_timeout_secs = 2"
+            },
+            state_dir = self.state_dir,
             extra = self.extra_inbound,
             up = self.upstream,
             other = self.other_upstream,
@@ -182,11 +226,18 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
+impl Running {
+    /// Signals shutdown (stop accepting, drain).
+    pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -94,13 +94,7 @@ async fn key_server_down_keeps_cached_keys_fails_closed_without_storm() {
     env.server.fail(StatusCode::SERVICE_UNAVAILABLE);
     env.clock.advance(31_000);
     let err = keyring.request_key(&remote(), &kid("b")).await.unwrap_err();
-    assert!(matches!(
-        err,
-        KeyringError::Fetch {
-            source: FetchError::Status(503),
-            ..
-        }
-    ));
+    assert!(matches!(fetch_error(&err), FetchError::Status(503)));
     for _ in 0..20 {
         assert!(keyring.request_key(&remote(), &kid("b")).await.is_err());
         assert!(keyring.request_key(&remote(), &kid("a")).await.is_ok());
@@ -188,11 +182,7 @@ async fn invalid_key_responses_are_rejected() {
             .request_key(&remote(), &kid("a"))
             .await
             .unwrap_err();
-        let KeyringError::Fetch {
-            source: FetchError::Invalid(error),
-            ..
-        } = &err
-        else {
+        let FetchError::Invalid(error) = fetch_error(&err) else {
             panic!("{name}: unexpected {err:?}");
         };
         assert_eq!(error.reason(), expected, "{name}");
@@ -214,13 +204,7 @@ async fn huge_key_responses_are_rejected() {
             .await
             .unwrap_err();
         assert!(
-            matches!(
-                err,
-                KeyringError::Fetch {
-                    source: FetchError::TooLarge(_),
-                    ..
-                }
-            ),
+            matches!(fetch_error(&err), FetchError::TooLarge(65_536)),
             "chunked={chunked}: {err:?}"
         );
     }
@@ -418,4 +402,27 @@ keys = {{ "ed25519:p" = "{pinned}" }}
     assert_eq!((hs_server.hits(), env.server.hits()), (1, 1));
     assert!(env.dir.join("state/keys/hs.test.json").is_file());
     assert!(env.dir.join("state/keys/remote.test.json").is_file());
+}
+
+#[tokio::test]
+async fn slow_key_server_times_out() {
+    let env = Env::new().await;
+    env.server.serve(env.response("a", 1, T0 + DAY));
+    *env.server.delay.lock().unwrap() = Duration::from_millis(500);
+    let keyring = env.keyring_with_settings(KeyringSettings {
+        fetch_timeout: Duration::from_millis(100),
+        ..KeyringSettings::default()
+    });
+    let started = std::time::Instant::now();
+    let err = keyring.request_key(&remote(), &kid("a")).await.unwrap_err();
+    assert_eq!(err.reason(), "key_fetch_timeout");
+    assert!(started.elapsed() < Duration::from_millis(450));
+}
+
+/// The fetch failure inside `err` (panics on any other error).
+fn fetch_error(err: &KeyringError) -> &FetchError {
+    match err {
+        KeyringError::Fetch { source, .. } => source,
+        other => panic!("not a fetch error: {other:?}"),
+    }
 }

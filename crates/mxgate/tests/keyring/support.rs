@@ -122,6 +122,25 @@ impl Env {
     }
 
     pub fn keyring_with(&self, ca: &Path, state: Option<&Path>, pins: Vec<SpkiPin>) -> Keyring {
+        let settings = KeyringSettings {
+            fetch_timeout: Duration::from_secs(5),
+            ..KeyringSettings::default()
+        };
+        self.build(ca, state, pins, settings)
+    }
+
+    /// A keyring (no persistence) with these settings.
+    pub fn keyring_with_settings(&self, settings: KeyringSettings) -> Keyring {
+        self.build(&self.ca_file, None, Vec::new(), settings)
+    }
+
+    fn build(
+        &self,
+        ca: &Path,
+        state: Option<&Path>,
+        pins: Vec<SpkiPin>,
+        settings: KeyringSettings,
+    ) -> Keyring {
         let tls = TlsSettings {
             ca_files: vec![ca.to_path_buf()],
             spki_pins: pins,
@@ -140,10 +159,6 @@ impl Env {
                 KeySource::Pinned(pinned),
             ),
         ];
-        let settings = KeyringSettings {
-            fetch_timeout: Duration::from_secs(5),
-            ..KeyringSettings::default()
-        };
         Keyring::new(servers, client, state, self.clock.clone(), settings)
     }
 }
@@ -214,12 +229,11 @@ impl FakeKeyServer {
                 let Some(server) = weak.upgrade() else { return };
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    match acceptor {
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(tls) => server.serve_connection(tls).await,
-                            Err(_) => {}
-                        },
-                        None => server.serve_connection(tcp).await,
+                    let Some(acceptor) = acceptor else {
+                        return server.serve_connection(tcp).await;
+                    };
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        server.serve_connection(tls).await;
                     }
                 });
             }
