@@ -23,6 +23,7 @@ use crate::{
     client::ClientOptions,
     inbound::{Gateway, StateError},
     metrics::{self, Metrics, Readiness},
+    outbound::{OutboundGateway, OutboundListener, OutboundSetupError, run_outbound},
     tls::{self, CertKeyPaths, TlsError},
 };
 
@@ -49,6 +50,9 @@ pub enum ServeError {
     /// The audit log could not be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The outbound gateway could not be set up.
+    #[error("outbound: {0}")]
+    Outbound(#[from] OutboundSetupError),
     /// A signal handler could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
@@ -62,6 +66,7 @@ impl ServeError {
             Self::Tls(error) => error.reason(),
             Self::State(error) => error.reason(),
             Self::Audit(error) => error.reason(),
+            Self::Outbound(error) => error.reason(),
             Self::Signal(_) => "signal",
         }
     }
@@ -69,7 +74,9 @@ impl ServeError {
 
 /// Serves inbound federation traffic on `listener` until `shutdown`
 /// completes, then stops accepting and drains open connections (up to 30 s).
-/// TLS is used when the gateway's config has `[[inbound.tls]]`.
+/// TLS is used when the gateway's config has `[[inbound.tls]]`. The TLS
+/// certificates and the connection limits are read once, here: a reload
+/// changes routing, trust, keys, rate and body limits, not these.
 pub async fn run(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -95,7 +102,7 @@ pub async fn run(
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing");
+            tracing::debug!(%peer, "connection limit reached; closing");
             continue;
         };
         let connection = conn::Connection {
@@ -123,13 +130,28 @@ pub async fn run(
 }
 
 /// Runs the gateway for `config` (read from `config_path`, re-read on
-/// `SIGHUP`) until `SIGTERM` or ctrl-c: the inbound listener, the admin
-/// listener when `[admin]` is set, the audit writer and the readiness probes.
+/// `SIGHUP`) until `SIGTERM` or ctrl-c: the inbound listener, the outbound
+/// federation-proxy listener when `[outbound]` is set, the admin listener
+/// when `[admin]` is set, the audit writer and the readiness probes.
 pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new());
     let (audit, _audit_writer) = Audit::start(config.gateway.audit_log.clone()).await?;
-    let inbound_addr = config.inbound.listen;
-    let admin_addr = config.admin.as_ref().map(|admin| admin.listen);
+    let audit = Arc::new(audit);
+    let (inbound_addr, admin_addr) = (
+        config.inbound.listen,
+        config.admin.as_ref().map(|a| a.listen),
+    );
+    let outbound = match &config.outbound {
+        Some(settings) => {
+            let gateway =
+                OutboundGateway::from_config(&config, metrics.clone(), audit.clone()).await?;
+            Some((
+                Arc::new(gateway),
+                OutboundListener::bind(&settings.listen).await?,
+            ))
+        }
+        None => None,
+    };
     let options = client_options(&config);
     let gateway = Arc::new(Gateway::new(config, options, metrics.clone(), audit)?);
     let listener = bind(inbound_addr).await?;
@@ -145,8 +167,17 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
             wait_stop(stopped.clone()),
         ));
     }
+    let outbound_gateway = outbound.as_ref().map(|(gateway, _)| gateway.clone());
+    if let Some((gateway, listener)) = outbound {
+        tokio::spawn(run_outbound(listener, gateway, wait_stop(stopped.clone())));
+    }
     let hangups = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
-    tokio::spawn(reload_on_sighup(hangups, gateway.clone(), config_path));
+    tokio::spawn(reload_on_sighup(
+        hangups,
+        gateway.clone(),
+        outbound_gateway,
+        config_path,
+    ));
     let signals = terminate_signal().await?;
     tokio::spawn(async move {
         signals.await;
@@ -218,21 +249,39 @@ async fn wait_stop(mut stopped: watch::Receiver<bool>) {
 }
 
 /// Re-reads and validates the config on every `SIGHUP`; a valid config is
-/// swapped in for new requests, an invalid one is logged and ignored.
-async fn reload_on_sighup(mut hangups: Signal, gateway: Arc<Gateway>, path: PathBuf) {
+/// swapped in for new requests (inbound, then outbound), an invalid one is
+/// logged and ignored. Listeners are not rebound.
+async fn reload_on_sighup(
+    mut hangups: Signal,
+    gateway: Arc<Gateway>,
+    outbound: Option<Arc<OutboundGateway>>,
+    path: PathBuf,
+) {
     while hangups.recv().await.is_some() {
-        let loaded = crate::cli::load_config(&path);
-        let result = match loaded {
-            Ok(config) => gateway.reload(config).map_err(|e| e.to_string()),
+        let result = match crate::cli::load_config(&path) {
+            Ok(config) => reload(&gateway, outbound.as_deref(), config).await,
             Err(error) => Err(error.to_string()),
         };
         match result {
             Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
-            Err(error) => {
-                tracing::error!(config = %path.display(), %error, "reload refused; keeping the old configuration");
-            }
+            Err(error) => tracing::error!(
+                config = %path.display(),
+                %error,
+                "reload refused; keeping the old configuration"
+            ),
         }
     }
+}
+
+async fn reload(
+    gateway: &Gateway,
+    outbound: Option<&OutboundGateway>,
+    config: Config,
+) -> Result<(), String> {
+    if let Some(outbound) = outbound {
+        outbound.reload(&config).await.map_err(|e| e.to_string())?;
+    }
+    gateway.reload(config).map_err(|e| e.to_string())
 }
 
 /// Resolves on `SIGTERM` or ctrl-c.

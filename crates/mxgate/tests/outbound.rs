@@ -485,3 +485,58 @@ async fn concurrency_per_destination_is_limited() {
         assert!(status == 503 || status == 504, "{status}");
     }
 }
+
+#[tokio::test]
+async fn remote_without_pinned_address_is_refused_with_a_reason() {
+    let world = World::start("unpinned").await;
+    let (addr, _gw) = world.tcp_gateway("report").await;
+    let response = send(
+        addr,
+        &proxied("GET", UNPINNED, "/_matrix/key/v2/server", None),
+    )
+    .await;
+    assert_eq!(response.status, 403, "{response:?}");
+    assert_eq!(response.errcode(), "M_FORBIDDEN");
+    assert!(
+        response
+            .error()
+            .contains("destination unpinned.test has no pinned address"),
+        "{}",
+        response.error()
+    );
+}
+
+#[tokio::test]
+async fn reload_swaps_the_secret_and_a_failed_reload_keeps_the_old_one() {
+    let world = World::start("reload").await;
+    let (addr, gw) = world.tcp_gateway("enforce").await;
+    let config = world.config("enforce");
+    std::fs::write(world.dir.join("secret"), "rotated-secret\n").unwrap();
+    gw.gateway.reload(&config).await.unwrap();
+    let auth = x_matrix(
+        &hs_key(),
+        HS_KEY,
+        HS,
+        REMOTE,
+        "GET",
+        "/_matrix/key/v2/server",
+        None,
+    );
+    let with_secret = |secret: &str| {
+        proxy_request(
+            "GET",
+            &format!("matrix-federation://{REMOTE}/_matrix/key/v2/server"),
+            REMOTE,
+            &[
+                ("Authorization", &auth),
+                ("Proxy-Authorization", &format!("Bearer {secret}")),
+            ],
+            None,
+        )
+    };
+    assert_eq!(send(addr, &with_secret(SECRET)).await.status, 401);
+    assert_eq!(send(addr, &with_secret("rotated-secret")).await.status, 200);
+    std::fs::remove_file(world.dir.join("secret")).unwrap();
+    assert!(gw.gateway.reload(&config).await.is_err());
+    assert_eq!(send(addr, &with_secret("rotated-secret")).await.status, 200);
+}

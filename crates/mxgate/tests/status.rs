@@ -192,3 +192,42 @@ async fn status_command_prints_a_table() {
     assert!(stranger.contains("unknown_origin: 1"), "{stranger}");
     assert!(text.contains("unknown_origin (403 rejected)"), "{text}");
 }
+
+/// Metric names the Synapse module exports (on Synapse's `/metrics`).
+const MODULE_METRICS: [&str; 2] = ["mxgate_rooms_by_trust_level", "mxgate_trust_refusals"];
+
+#[test]
+fn dashboard_and_operations_doc_use_only_exported_metric_names() {
+    let exported = mxgate::metrics::Metrics::new().encode();
+    let families: Vec<&str> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .chain(MODULE_METRICS)
+        .collect();
+    assert!(families.contains(&"mxgate_requests"), "{exported}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in ["deploy/grafana/mxgate.json", "docs/operations.md"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut used = 0;
+        for (start, _) in text.match_indices("mxgate_") {
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name == "mxgate_" {
+                continue;
+            }
+            let base = ["_total", "_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                families.contains(&base),
+                "{file}: {name} is not an exported metric"
+            );
+            used += 1;
+        }
+        assert!(used >= 5, "{file} names only {used} metrics");
+    }
+}

@@ -65,7 +65,7 @@ pub struct Gateway {
     state: RwLock<Arc<State>>,
     options: ClientOptions,
     metrics: Arc<Metrics>,
-    audit: Audit,
+    audit: Arc<Audit>,
 }
 
 /// What the gateway knows about the connection a request came on.
@@ -83,7 +83,7 @@ impl Gateway {
         config: Config,
         options: ClientOptions,
         metrics: Arc<Metrics>,
-        audit: Audit,
+        audit: Arc<Audit>,
     ) -> Result<Self, StateError> {
         let state = State::new(Arc::new(config), options)?;
         metrics.watch_keyring(state.keyring.events());

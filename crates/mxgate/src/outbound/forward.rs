@@ -14,7 +14,7 @@ use hyper::{
 use mxgate_core::ids::ServerName;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{OutboundGateway, Refusal};
+use super::{Refusal, state::State};
 use crate::{
     client::full_body,
     errors::{BodyError, ResponseBody},
@@ -69,26 +69,23 @@ pub(super) async fn read_body(
 /// the response back. The destination's concurrency slot is held until the
 /// response body is finished (or dropped).
 pub(super) async fn forward(
-    gateway: &OutboundGateway,
+    state: &State,
     parts: &Parts,
     target: &str,
     destination: &ServerName,
     body: Bytes,
 ) -> Result<Response<ResponseBody>, Refusal> {
-    let slot = acquire_slot(gateway, destination).await?;
+    let slot = acquire_slot(state, destination).await?;
     let failed = |source| Refusal::Upstream {
         destination: destination.clone(),
         source,
     };
-    let uri = gateway
-        .client
-        .uri_for(destination, target)
-        .map_err(failed)?;
+    let uri = state.client.uri_for(destination, target).map_err(failed)?;
     let mut request = Request::new(full_body(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     copy_headers(&parts.headers, request.headers_mut(), destination);
-    let response = gateway.client.request(request).await.map_err(failed)?;
+    let response = state.client.request(request).await.map_err(failed)?;
     let (mut head, body) = response.into_parts();
     for name in HOP_BY_HOP {
         head.headers.remove(name);
@@ -103,15 +100,15 @@ pub(super) async fn forward(
     Ok(Response::from_parts(head, body))
 }
 
-/// Waits for a concurrency slot of `destination`, at most the gateway's
+/// Waits for a concurrency slot of `destination`, at most the configured
 /// slot timeout.
 async fn acquire_slot(
-    gateway: &OutboundGateway,
+    state: &State,
     destination: &ServerName,
 ) -> Result<OwnedSemaphorePermit, Refusal> {
     let busy = || Refusal::Busy(destination.clone());
-    let semaphore = gateway.slots.get(destination).ok_or_else(busy)?.clone();
-    match tokio::time::timeout(gateway.slot_timeout, semaphore.acquire_owned()).await {
+    let semaphore = state.slots.get(destination).ok_or_else(busy)?.clone();
+    match tokio::time::timeout(state.slot_timeout, semaphore.acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         Ok(Err(_)) | Err(_) => Err(busy()),
     }

@@ -140,7 +140,7 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = gateway.body_timeout;
+    let header_timeout = gateway.request_timeout();
     let service = service_fn(move |request| {
         let gateway = gateway.clone();
         async move { Ok::<_, Infallible>(gateway.handle(request).await) }

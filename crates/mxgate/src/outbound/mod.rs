@@ -12,7 +12,8 @@
 //! 3. the destination (the target's authority) is a `[[homeserver]]`
 //!    (forwarded to its `upstream`: internal traffic stays internal) or a
 //!    `[[remote]]` with a pinned `address` (TLS with its pinned roots; SNI and
-//!    `Host` = the server name, see [`crate::client`]) — anything else is
+//!    `Host` = the server name, see [`crate::client`]) — anything else
+//!    (including a `[[remote]]` without `address`: no discovery here) is
 //!    403 `M_FORBIDDEN` naming the destination, and nothing is sent
 //!    anywhere. Key-server requests follow the same rule;
 //! 4. X-Matrix (401); its `origin` is one of our homeservers and its
@@ -35,17 +36,18 @@
 //! for an unconfigured destination is never sent, since there is no pinned
 //! address or root to send it to.
 //!
-//! Every refusal is an audit line (`direction = "outbound"`) and a count in
-//! `mxgate_requests_total{direction="outbound"}`.
+//! Every refusal is an audit line (`direction = "outbound"`, with origin and
+//! destination) and a count in `mxgate_requests_total{direction="outbound"}`.
+//! [`OutboundGateway::reload`] swaps the config for new requests (`SIGHUP`).
 
 mod forward;
 mod listener;
 mod refusal;
 mod setup;
+mod state;
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
@@ -57,34 +59,25 @@ use mxgate_core::{
     json,
     xmatrix::{RequestToSign, XMatrix},
 };
-use tokio::sync::Semaphore;
 
 use crate::{
     audit::{Audit, AuditRecord, now_ms},
     client::HttpClient,
     errors::ResponseBody,
-    keyring::{Keyring, SystemClock},
+    keyring::Keyring,
     metrics::{Metrics, RequestLabels},
 };
 pub use listener::{OutboundListener, run_outbound};
 pub use refusal::Refusal;
 pub use setup::{OutboundSetupError, Secret};
+use state::State;
 
 /// The URI scheme of Synapse's federation-proxy requests.
 pub const PROXY_SCHEME: &str = "matrix-federation";
 
-/// The outbound gateway: routing tables, client, keys and sinks.
+/// The outbound gateway: the current per-config state plus shared sinks.
 pub struct OutboundGateway {
-    mode: Mode,
-    verify: bool,
-    secret: Secret,
-    homeservers: HashSet<ServerName>,
-    slots: HashMap<ServerName, Arc<Semaphore>>,
-    client: HttpClient,
-    keyring: Keyring,
-    max_body: usize,
-    body_timeout: Duration,
-    slot_timeout: Duration,
+    state: RwLock<Arc<State>>,
     metrics: Arc<Metrics>,
     audit: Arc<Audit>,
 }
@@ -92,24 +85,15 @@ pub struct OutboundGateway {
 impl OutboundGateway {
     /// Builds the gateway for `config` (which must have `[outbound]`): reads
     /// the secret file, builds the pinned client for every homeserver and
-    /// every remote with an `address`, and a keyring over the same client
+    /// every remote with an `address`, and a keyring (its own pool)
     /// persisting under `state_dir`.
     pub async fn from_config(
         config: &Config,
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
     ) -> Result<Self, OutboundSetupError> {
-        let outbound = config
-            .outbound
-            .as_ref()
-            .ok_or(OutboundSetupError::NotConfigured)?;
-        let secret = Secret::from_file(&outbound.secret_file).await?;
-        let client = HttpClient::from_config(config)?;
-        // A second client (own pool) for key fetches: `HttpClient` is not
-        // `Clone` for its default body type.
-        let key_client = HttpClient::from_config(config)?;
-        let keyring = Keyring::from_config(config, key_client, Arc::new(SystemClock));
-        Self::new(config, secret, client, keyring, metrics, audit)
+        let state = State::from_config(config).await?;
+        Ok(Self::with_state(state, metrics, audit))
     }
 
     /// Builds the gateway from its parts. `client` decides which
@@ -122,43 +106,29 @@ impl OutboundGateway {
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
     ) -> Result<Self, OutboundSetupError> {
-        let outbound = config
-            .outbound
-            .as_ref()
-            .ok_or(OutboundSetupError::NotConfigured)?;
-        let per_destination = outbound.max_concurrency_per_destination.max(1);
-        let names = config.homeservers.iter().map(|hs| &hs.server_name);
-        let slots = names
-            .chain(config.remotes.iter().map(|r| &r.server_name))
-            .filter(|name| client.has_destination(name))
-            .map(|name| (name.clone(), Arc::new(Semaphore::new(per_destination))))
-            .collect();
-        Ok(Self {
-            mode: config.gateway.mode,
-            verify: config.gateway.verify,
-            secret,
-            homeservers: config
-                .homeservers
-                .iter()
-                .map(|hs| hs.server_name.clone())
-                .collect(),
-            slots,
-            client,
-            keyring,
-            max_body: config.inbound.limits.max_body_send,
-            body_timeout: config.inbound.limits.request_timeout,
-            slot_timeout: outbound.response_timeout,
-            metrics,
-            audit,
-        })
+        let state = State::new(config, secret, client, keyring)?;
+        Ok(Self::with_state(state, metrics, audit))
+    }
+
+    /// Swaps in a new config (secret, destinations, keys, limits) for new
+    /// requests; requests in flight finish with the old one. On error the
+    /// old config stays. The listener itself is not rebound.
+    pub async fn reload(&self, config: &Config) -> Result<(), OutboundSetupError> {
+        let state = Arc::new(State::from_config(config).await?);
+        match self.state.write() {
+            Ok(mut guard) => *guard = state,
+            Err(poisoned) => *poisoned.into_inner() = state,
+        }
+        Ok(())
     }
 
     /// Handles one proxy request; never fails (refusals are Matrix errors).
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
         let started = Instant::now();
+        let state = self.state();
         let (parts, body) = request.into_parts();
-        let mut trace = Trace::new(self.mode, &parts);
-        let response = match self.admit_and_forward(&parts, body, &mut trace).await {
+        let mut trace = Trace::new(state.mode, &parts);
+        let response = match admit_and_forward(&state, &parts, body, &mut trace).await {
             Ok(response) => {
                 if trace.would_reject.is_none() {
                     self.count("accepted", "ok", &trace);
@@ -183,96 +153,24 @@ impl OutboundGateway {
         response
     }
 
-    async fn admit_and_forward(
-        &self,
-        parts: &Parts,
-        body: Incoming,
-        trace: &mut Trace,
-    ) -> Result<Response<ResponseBody>, Refusal> {
-        if parts.method == Method::CONNECT {
-            return Err(Refusal::Connect);
-        }
-        self.secret.check(&parts.headers)?;
-        let (authority, target) = proxy_target(parts)?;
-        trace.destination = Some(authority.to_owned());
-        let destination = self.route(authority)?;
-        let xmatrix = self.authenticate(parts, &destination, trace)?;
-        let body = forward::read_body(body, self.max_body, self.body_timeout).await?;
-        if let Some(xm) = &xmatrix {
-            let signed = self.verify(&parts.method, target, &destination, &body, xm);
-            if let Err(refusal) = signed.await {
-                trace.soft(refusal)?;
-            }
-        }
-        forward::forward(self, parts, target, &destination, body).await
-    }
-
-    /// The configured destination named by the target's authority.
-    fn route(&self, authority: &str) -> Result<ServerName, Refusal> {
-        let untrusted = || Refusal::UntrustedDestination(authority.to_owned());
-        let name = ServerName::parse(authority).map_err(|_| untrusted())?;
-        if self.client.has_destination(&name) {
-            Ok(name)
-        } else {
-            Err(untrusted())
+    fn with_state(state: State, metrics: Arc<Metrics>, audit: Arc<Audit>) -> Self {
+        Self {
+            state: RwLock::new(Arc::new(state)),
+            metrics,
+            audit,
         }
     }
 
-    /// X-Matrix present and well-formed, origin ours, destination the
-    /// target's. Returns the header when the signature must be checked.
-    fn authenticate(
-        &self,
-        parts: &Parts,
-        destination: &ServerName,
-        trace: &mut Trace,
-    ) -> Result<Option<XMatrix>, Refusal> {
-        let values = parts.headers.get_all(header::AUTHORIZATION).iter();
-        let xm = match XMatrix::from_headers(values.map(|v| v.as_bytes())) {
-            Ok(xm) => xm,
-            Err(error) => return trace.soft(Refusal::XMatrix(error)).map(|()| None),
-        };
-        trace.origin = Some(xm.origin.clone());
-        if let Some(header) = xm.destination.as_ref().filter(|d| *d != destination) {
-            trace.soft(Refusal::DestinationMismatch {
-                header: header.clone(),
-                authority: destination.to_string(),
-            })?;
+    fn state(&self) -> Arc<State> {
+        match self.state.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
-        if !self.homeservers.contains(&xm.origin) {
-            trace.soft(Refusal::ForeignOrigin(xm.origin.clone()))?;
-            return Ok(None);
-        }
-        Ok(self.verify.then_some(xm))
     }
 
-    /// Checks the signature over the raw target and the body with the
-    /// origin's current key.
-    async fn verify(
-        &self,
-        method: &Method,
-        target: &str,
-        destination: &ServerName,
-        body: &[u8],
-        xm: &XMatrix,
-    ) -> Result<(), Refusal> {
-        let content = if body.is_empty() {
-            None
-        } else {
-            Some(json::parse_strict(body).map_err(Refusal::Json)?)
-        };
-        let key = self
-            .keyring
-            .request_key(&xm.origin, &xm.key)
-            .await
-            .map_err(Refusal::Key)?;
-        let request = RequestToSign {
-            method: method.as_str(),
-            uri: target,
-            origin: &xm.origin,
-            destination,
-            content: content.as_ref(),
-        };
-        request.verify(xm, &key).map_err(Refusal::Signature)
+    /// Time allowed to read a request's head (and body).
+    fn request_timeout(&self) -> Duration {
+        self.state().request_timeout
     }
 
     fn count(&self, verdict: &'static str, reason: &'static str, trace: &Trace) {
@@ -310,6 +208,87 @@ impl OutboundGateway {
             status,
         });
     }
+}
+
+/// Runs the pipeline of the module docs on one request.
+async fn admit_and_forward(
+    state: &State,
+    parts: &Parts,
+    body: Incoming,
+    trace: &mut Trace,
+) -> Result<Response<ResponseBody>, Refusal> {
+    if parts.method == Method::CONNECT {
+        return Err(Refusal::Connect);
+    }
+    state.secret.check(&parts.headers)?;
+    let (authority, target) = proxy_target(parts)?;
+    trace.destination = Some(authority.to_owned());
+    let destination = state.route(authority)?;
+    let xmatrix = authenticate(state, parts, &destination, trace)?;
+    let body = forward::read_body(body, state.max_body, state.request_timeout).await?;
+    if let Some(xm) = &xmatrix
+        && let Err(refusal) = verify(state, &parts.method, target, &destination, &body, xm).await
+    {
+        trace.soft(refusal)?;
+    }
+    forward::forward(state, parts, target, &destination, body).await
+}
+
+/// X-Matrix present and well-formed, origin ours, destination the target's.
+/// Returns the header when the signature must be checked.
+fn authenticate(
+    state: &State,
+    parts: &Parts,
+    destination: &ServerName,
+    trace: &mut Trace,
+) -> Result<Option<XMatrix>, Refusal> {
+    let values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let xm = match XMatrix::from_headers(values.map(|v| v.as_bytes())) {
+        Ok(xm) => xm,
+        Err(error) => return trace.soft(Refusal::XMatrix(error)).map(|()| None),
+    };
+    trace.origin = Some(xm.origin.clone());
+    if let Some(header) = xm.destination.as_ref().filter(|d| *d != destination) {
+        trace.soft(Refusal::DestinationMismatch {
+            header: header.clone(),
+            authority: destination.to_string(),
+        })?;
+    }
+    if !state.homeservers.contains(&xm.origin) {
+        trace.soft(Refusal::ForeignOrigin(xm.origin.clone()))?;
+        return Ok(None);
+    }
+    Ok(state.verify.then_some(xm))
+}
+
+/// Checks the signature over the raw target and the body with the origin's
+/// current key.
+async fn verify(
+    state: &State,
+    method: &Method,
+    target: &str,
+    destination: &ServerName,
+    body: &[u8],
+    xm: &XMatrix,
+) -> Result<(), Refusal> {
+    let content = if body.is_empty() {
+        None
+    } else {
+        Some(json::parse_strict(body).map_err(Refusal::Json)?)
+    };
+    let key = state
+        .keyring
+        .request_key(&xm.origin, &xm.key)
+        .await
+        .map_err(Refusal::Key)?;
+    let request = RequestToSign {
+        method: method.as_str(),
+        uri: target,
+        origin: &xm.origin,
+        destination,
+        content: content.as_ref(),
+    };
+    request.verify(xm, &key).map_err(Refusal::Signature)
 }
 
 /// What is known about a request as it goes through the pipeline.

@@ -42,6 +42,12 @@ pub enum Refusal {
     /// `[[remote]]`: 403. Nothing is sent anywhere.
     #[error("destination {0} is not a trusted server in mxgate's configuration")]
     UntrustedDestination(String),
+    /// The destination is a `[[remote]]` without a pinned `address`: 403.
+    /// The outbound proxy never discovers addresses.
+    #[error(
+        "destination {0} has no pinned address in mxgate's configuration (outbound needs [[remote]] address)"
+    )]
+    NoPinnedAddress(ServerName),
     /// The body exceeds the size limit: 413.
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
@@ -87,6 +93,7 @@ impl Refusal {
             Self::ForeignOrigin(_) => "foreign_origin",
             Self::DestinationMismatch { .. } => "destination_mismatch",
             Self::UntrustedDestination(_) => "untrusted_destination",
+            Self::NoPinnedAddress(_) => "no_pinned_address",
             Self::TooLarge(_) => "body_too_large",
             Self::BodyTimeout => "body_timeout",
             Self::BodyRead => "body_read",
@@ -134,7 +141,8 @@ impl Refusal {
             Self::Key(_) => StatusCode::UNAUTHORIZED,
             Self::ForeignOrigin(_)
             | Self::DestinationMismatch { .. }
-            | Self::UntrustedDestination(_) => StatusCode::FORBIDDEN,
+            | Self::UntrustedDestination(_)
+            | Self::NoPinnedAddress(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -170,10 +170,11 @@ impl StatusBoard {
             Direction::Outbound => record.destination.as_deref(),
         };
         self.record(direction, remote, record.verdict, record.reason, record.ts);
-        if direction == Direction::Inbound && record.verdict == "failed" {
-            if let Some(local) = record.destination.as_deref() {
-                self.upstream(local, false, Some(record.reason), record.ts);
-            }
+        if direction == Direction::Inbound
+            && record.verdict == "failed"
+            && let Some(local) = record.destination.as_deref()
+        {
+            self.upstream(local, false, Some(record.reason), record.ts);
         }
         let mut recent = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
         if recent.len() == RECENT_REFUSALS {

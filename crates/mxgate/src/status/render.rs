@@ -112,13 +112,14 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;colo
 header h1{margin:0 0 .2em 0;font-size:1.6em}header p{margin:0 0 1em 0;color:#57606a}
 h2{font-size:1.15em;margin:1.4em 0 .4em 0}
 table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
-th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #d0d7de;vertical-align:top;font-size:.95em}
+th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #d0d7de;vertical-align:top;font-size:.95em;overflow-wrap:anywhere}
 th{background:#eaeef2}
 .dot{display:inline-block;width:.9em;height:.9em;border-radius:50%;margin-right:.4em;vertical-align:-.1em}
 .green{background:#1a7f37}.orange{background:#e16f24}.red{background:#cf222e}.grey{background:#8c959f}
 .warn{background:#fff8c5;border:1px solid #d4a72c;padding:.5em .8em;margin:.3em 0}
 .bad{color:#cf222e;font-weight:600}.ok{color:#1a7f37}.muted{color:#57606a}
-code{font-family:ui-monospace,monospace;font-size:.92em}
+code{font-family:ui-monospace,monospace;font-size:.92em;overflow-wrap:anywhere}
+table.servers{table-layout:fixed}
 </style></head><body>
 "#;
 
@@ -149,7 +150,7 @@ fn write_tier(page: &mut String, tier: &str, rows: &[&ServerStatus], now: u64) {
     let _ = write!(
         page,
         "<section class=\"tier\" data-tier=\"{t}\"><h2><span class=\"dot {m}\"></span>tier {t} ({n})</h2>\
-         <table><tr><th>server</th><th>keys</th><th>upstream</th><th>last in</th><th>last out</th>\
+         <table class=\"servers\"><tr><th>server</th><th>keys</th><th>upstream</th><th>last in</th><th>last out</th>\
          <th>accepted in / out</th><th>refused by reason</th></tr>",
         t = escape(tier),
         m = escape(marker),

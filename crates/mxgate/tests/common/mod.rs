@@ -63,6 +63,15 @@ impl FakeHs {
     /// Like `start`, answering `GET /_matrix/key/v2/server` with `keys`.
     pub async fn serving_keys(delay: Duration, keys: Option<Bytes>) -> FakeHs {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, delay, keys)
+    }
+
+    /// A fake homeserver on a given address (e.g. one that was down).
+    pub async fn start_on(addr: SocketAddr) -> FakeHs {
+        Self::serve(TcpListener::bind(addr).await.unwrap(), Duration::ZERO, None)
+    }
+
+    fn serve(listener: TcpListener, delay: Duration, keys: Option<Bytes>) -> FakeHs {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -162,6 +171,7 @@ pub struct Setup {
     pub upstream: SocketAddr,
     pub other_upstream: SocketAddr,
     pub extra_inbound: &'static str,
+    pub extra_gateway: &'static str,
     pub response_timeout: Duration,
     pub state_dir: String,
 }
@@ -173,6 +183,7 @@ impl Setup {
             upstream,
             other_upstream,
             extra_inbound: "",
+            extra_gateway: "",
             response_timeout: Duration::from_secs(5),
             state_dir: fresh_state_dir(),
         }
@@ -185,6 +196,7 @@ impl Setup {
 [gateway]
 mode = "{mode}"
 state_dir = "{state_dir}"
+{extra_gateway}
 
 [inbound]
 listen = "127.0.0.1:0"
@@ -213,6 +225,7 @@ keys = {{ "{REMOTE_KEY}" = "{public}" }}
             },
             state_dir = self.state_dir,
             extra = self.extra_inbound,
+            extra_gateway = self.extra_gateway,
             up = self.upstream,
             other = self.other_upstream,
         )
@@ -248,8 +261,11 @@ pub async fn start_gateway(setup: &Setup) -> Running {
         response_timeout: setup.response_timeout,
         ..ClientOptions::default()
     };
-    let (audit, _task) = Audit::start(None).await.unwrap();
-    let gateway = Arc::new(Gateway::new(config, options, Arc::new(Metrics::new()), audit).unwrap());
+    let (audit, _task) = Audit::start(config.gateway.audit_log.clone())
+        .await
+        .unwrap();
+    let gateway =
+        Arc::new(Gateway::new(config, options, Arc::new(Metrics::new()), Arc::new(audit)).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

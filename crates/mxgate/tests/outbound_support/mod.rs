@@ -37,6 +37,8 @@ pub const OTHER_KEY: &str = "ed25519:o1";
 pub const REMOTE: &str = "remote.test";
 /// A trusted remote whose pinned CA did not issue its certificate.
 pub const WRONG_CA: &str = "wrongca.test";
+/// A trusted remote without a pinned address.
+pub const UNPINNED: &str = "unpinned.test";
 /// A trusted remote that answers too slowly.
 pub const SLOW: &str = "slow.test";
 /// The proxy secret.
@@ -134,6 +136,11 @@ address = "{wrong}"
 ca = "ca.pem"
 
 [[remote]]
+server_name = "{UNPINNED}"
+tier = "external"
+discovery = "well-known"
+
+[[remote]]
 server_name = "{SLOW}"
 tier = "external"
 address = "{slow}"
@@ -147,27 +154,33 @@ ca = "ca.pem"
         )
     }
 
-    /// Starts a gateway on `listener`; it stops when the result is dropped.
-    pub async fn gateway(&self, mode: &str, listener: OutboundListener) -> Running {
+    /// The parsed config (writes the secret file with surrounding whitespace).
+    pub fn config(&self, mode: &str) -> Config {
         std::fs::write(self.dir.join("secret"), format!("  {SECRET}\n")).unwrap();
         let text = self.config_text(mode, "127.0.0.1:9100");
-        let config = Config::from_toml_str(&text, &self.dir).unwrap();
-        let (audit, _task) = Audit::start(Some(self.dir.join("audit.jsonl")))
-            .await
-            .unwrap();
+        Config::from_toml_str(&text, &self.dir).unwrap()
+    }
+
+    /// Starts a gateway on `listener`; it stops when the result is dropped.
+    pub async fn gateway(&self, mode: &str, listener: OutboundListener) -> Running {
+        let config = self.config(mode);
+        let audit_path = self.dir.join("audit.jsonl");
+        let (audit, _task) = Audit::start(Some(audit_path.clone())).await.unwrap();
         let metrics = Arc::new(Metrics::new());
         let gateway = OutboundGateway::from_config(&config, metrics.clone(), Arc::new(audit))
             .await
             .unwrap();
+        let gateway = Arc::new(gateway);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run_outbound(listener, Arc::new(gateway), async move {
+        let task = tokio::spawn(run_outbound(listener, gateway.clone(), async move {
             let _ = stopped.await;
         }));
         Running {
+            gateway,
             metrics,
+            audit_path,
             stop: Some(stop),
             task: Some(task),
-            audit_path: self.dir.join("audit.jsonl"),
         }
     }
 
@@ -184,6 +197,7 @@ ca = "ca.pem"
 
 /// A running gateway; stops when dropped.
 pub struct Running {
+    pub gateway: Arc<OutboundGateway>,
     pub metrics: Arc<Metrics>,
     pub audit_path: PathBuf,
     stop: Option<oneshot::Sender<()>>,
