@@ -7,12 +7,17 @@
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde::Serialize;
 use tokio::{io::AsyncWriteExt, sync::mpsc, task::JoinHandle};
+
+use crate::status::{Direction, StatusBoard};
 
 /// How many records may wait for the writer before new ones are dropped.
 const QUEUE: usize = 4096;
@@ -47,6 +52,7 @@ pub struct AuditRecord {
 pub struct Audit {
     sender: mpsc::Sender<AuditRecord>,
     dropped: AtomicU64,
+    status: Arc<StatusBoard>,
 }
 
 /// The audit log file could not be opened.
@@ -90,16 +96,30 @@ impl Audit {
             Audit {
                 sender,
                 dropped: AtomicU64::new(0),
+                status: Arc::new(StatusBoard::new(now_ms())),
             },
             task,
         ))
     }
 
-    /// Queues a record; drops it (and counts the drop) if the writer is behind.
+    /// Counts the refusal on the status board and queues the record; drops it (and counts the drop) if the writer is behind.
     pub fn record(&self, record: AuditRecord) {
+        self.status.refusal(&record);
         if self.sender.try_send(record).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts an accepted request to or from the remote `server` on the
+    /// status board (accepted requests are not written to the audit log).
+    pub fn accepted(&self, direction: Direction, server: Option<&str>) {
+        self.status
+            .record(direction, server, "accepted", "ok", now_ms());
+    }
+
+    /// The status board fed by this audit sink (served on the admin listener).
+    pub fn status(&self) -> &Arc<StatusBoard> {
+        &self.status
     }
 
     /// Records dropped because the writer was behind or gone.

@@ -26,7 +26,7 @@ use prometheus_client::{
 };
 use tokio::net::TcpListener;
 
-use crate::keyring::KeyringEvents;
+use crate::{keyring::KeyringEvents, status::StatusBoard};
 
 /// Labels of `mxgate_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,6 +81,7 @@ pub async fn serve_admin(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    status: Arc<StatusBoard>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -96,10 +97,10 @@ pub async fn serve_admin(
                 }
             },
         };
-        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+        let (metrics, readiness, status) = (metrics.clone(), readiness.clone(), status.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let response = admin_response(&request, &metrics, &readiness);
+                let response = admin_response(&request, &metrics, &readiness, &status);
                 async move { Ok::<_, Infallible>(response) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -270,7 +271,11 @@ fn admin_response(
     request: &Request<Incoming>,
     metrics: &Metrics,
     readiness: &Readiness,
+    status: &StatusBoard,
 ) -> Response<Full<Bytes>> {
+    if let Some(response) = status.admin_routes(request.method(), request.uri().path()) {
+        return response;
+    }
     let (status, content_type, body) = match (request.method(), request.uri().path()) {
         (&Method::GET, "/metrics") => (
             StatusCode::OK,

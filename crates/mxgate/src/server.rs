@@ -19,7 +19,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    audit::{Audit, AuditError},
+    audit::{Audit, AuditError, now_ms},
     client::ClientOptions,
     inbound::{Gateway, StateError},
     metrics::{self, Metrics, Readiness},
@@ -164,6 +164,7 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
             admin,
             metrics,
             readiness,
+            gateway.status().clone(),
             wait_stop(stopped.clone()),
         ));
     }
@@ -214,6 +215,9 @@ pub async fn probe_upstreams(gateway: Arc<Gateway>, readiness: Arc<Readiness>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             tracing::info!(%server, "upstream answered");
+            gateway
+                .status()
+                .upstream(server.as_str(), true, None, now_ms());
             readiness.upstream_answered();
         });
     }

@@ -50,6 +50,7 @@ use crate::{
     client::ClientOptions,
     errors::{Denied, ResponseBody},
     metrics::{Metrics, RequestLabels},
+    status::{Direction, StatusBoard},
 };
 use checks::{
     authenticate, body_limit, check_framing, host_name, parse_content, verify, well_known,
@@ -87,6 +88,9 @@ impl Gateway {
     ) -> Result<Self, StateError> {
         let state = State::new(Arc::new(config), options)?;
         metrics.watch_keyring(state.keyring.events());
+        audit
+            .status()
+            .watch(state.config.clone(), Some(state.keyring.clone()));
         Ok(Self {
             state: RwLock::new(Arc::new(state)),
             options,
@@ -100,6 +104,9 @@ impl Gateway {
     pub fn reload(&self, config: Config) -> Result<(), StateError> {
         let state = Arc::new(State::new(Arc::new(config), self.options)?);
         self.metrics.watch_keyring(state.keyring.events());
+        self.audit
+            .status()
+            .watch(state.config.clone(), Some(state.keyring.clone()));
         match self.state.write() {
             Ok(mut guard) => *guard = state,
             Err(poisoned) => *poisoned.into_inner() = state,
@@ -115,6 +122,11 @@ impl Gateway {
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The status board (per-server counts, key states, recent refusals).
+    pub fn status(&self) -> &Arc<StatusBoard> {
+        self.audit.status()
     }
 
     /// Handles one request; never fails (refusals are Matrix error responses).
@@ -136,6 +148,12 @@ impl Gateway {
                 if verdict.would_reject.is_none() {
                     self.metrics
                         .request(labels("accepted", "ok", verdict.endpoint));
+                    let origin = verdict.origin.as_ref().map(ServerName::as_str);
+                    self.audit.accepted(Direction::Inbound, origin);
+                }
+                if let Some(destination) = &verdict.destination {
+                    self.status()
+                        .upstream(destination.as_str(), true, None, now_ms());
                 }
                 response
             }

@@ -66,6 +66,7 @@ use crate::{
     errors::ResponseBody,
     keyring::Keyring,
     metrics::{Metrics, RequestLabels},
+    status::Direction,
 };
 pub use listener::{OutboundListener, run_outbound};
 pub use refusal::Refusal;
@@ -132,6 +133,8 @@ impl OutboundGateway {
             Ok(response) => {
                 if trace.would_reject.is_none() {
                     self.count("accepted", "ok", &trace);
+                    let destination = trace.destination.as_deref();
+                    self.audit.accepted(Direction::Outbound, destination);
                 }
                 response
             }

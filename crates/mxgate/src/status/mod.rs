@@ -88,6 +88,14 @@ pub struct StatusBoard {
     refusals: Mutex<VecDeque<RecentRefusal>>,
 }
 
+impl std::fmt::Debug for StatusBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusBoard")
+            .field("started_at_ms", &self.started_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StatusBoard {
     /// An empty board (no configured servers until [`Self::watch`]).
     pub fn new(started_at_ms: u64) -> Self {

@@ -33,6 +33,7 @@ async fn admin_listener_serves_health_readiness_and_metrics() {
         listener,
         metrics,
         readiness.clone(),
+        gw.gateway.status().clone(),
         std::future::pending(),
     ));
     let get =
@@ -52,6 +53,18 @@ async fn admin_listener_serves_health_readiness_and_metrics() {
         text.contains(r#"verdict="accepted",reason="ok",endpoint="state"} 1"#),
         "{text}"
     );
+    let status = send_raw(admin, get("/status").as_bytes()).await;
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    let servers = status["servers"].as_array().unwrap();
+    let remote = servers
+        .iter()
+        .find(|s| s["server_name"] == REMOTE)
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(remote["accepted_inbound"], 1, "{status}");
+    let fronted = servers.iter().find(|s| s["server_name"] == HS).unwrap();
+    assert_eq!(fronted["upstream"]["state"], "up", "{status}");
+    let page = send_raw(admin, get("/").as_bytes()).await;
+    assert!(String::from_utf8(page.body).unwrap().contains(REMOTE));
     assert_eq!(send_raw(admin, get("/other").as_bytes()).await.status, 404);
 }
 
