@@ -132,11 +132,12 @@ def test_invite_to_untrusted_server_fails_and_nothing_reaches_it(fed: OutboundFe
     assert not reached, f"hs3's federation listener served requests after the invite: {reached}"
     assert hs1.server_name not in later, "hs3's log mentions hs1 after the refused invite"
 
-    line = _wait_for_audit(gateway, destination=hs3.server_name, reason="untrusted_destination")
+    line = _wait_for_audit(gateway, destination=hs3.server_name, endpoint="invite")
     assert line["direction"] == "outbound"
     assert line["verdict"] == "rejected"
+    assert line["reason"] == "untrusted_destination"
     assert line["status"] == 403
-    assert line["endpoint"] == "invite" and "/_matrix/federation/v2/invite/" in line["path"], line
+    assert line["method"] == "PUT" and "/_matrix/federation/v2/invite/" in line["path"], line
     assert line.get("origin") == hs1.server_name, f"audit line does not name the origin (hs1): {line}"
     assert _outbound_count(gateway, "rejected", "invite", reason="untrusted_destination") >= 1
 

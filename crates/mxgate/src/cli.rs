@@ -22,6 +22,24 @@ use crate::{
     keys_cmd, status,
 };
 
+/// `println!` that ends quietly when stdout is closed (e.g. piped to `head`)
+/// instead of panicking on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+
 /// Matrix federation border gateway.
 #[derive(Parser, Debug)]
 #[command(name = "mxgate", version, after_help = TOP_EXAMPLES)]
@@ -262,18 +280,18 @@ pub fn init_logging(format: LogFormat) {
 fn check_config(path: &Path) -> ExitCode {
     match load_config(path) {
         Ok(config) => {
-            println!("{}: ok\n{}", path.display(), config.summary());
+            outln!("{}: ok\n{}", path.display(), config.summary());
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(problems)) => {
             for problem in &problems {
-                println!("{problem}");
+                outln!("{problem}");
             }
-            println!("{}: {} problem(s)", path.display(), problems.len());
+            outln!("{}: {} problem(s)", path.display(), problems.len());
             ExitCode::FAILURE
         }
         Err(e) => {
-            println!("{e}");
+            outln!("{e}");
             ExitCode::FAILURE
         }
     }
@@ -328,7 +346,7 @@ fn keys_fetch(args: KeysFetchArgs) -> ExitCode {
         keys_cmd::FetchTarget::new(args.server_name, args.address, args.ca, config.as_ref());
     match block_on(keys_cmd::fetch(&target)) {
         Ok(Ok(keys)) => {
-            print!(
+            out!(
                 "{}",
                 keys_cmd::remote_block(&keys, &target, &args.tier, SystemClock.now_ms())
             );
@@ -346,7 +364,7 @@ fn keys_fetch(args: KeysFetchArgs) -> ExitCode {
 fn keys_show(path: &Path) -> ExitCode {
     match load_config(path) {
         Ok(config) => {
-            print!(
+            out!(
                 "{}",
                 keys_cmd::show_table(&keys_cmd::show(&config, SystemClock.now_ms()))
             );
@@ -360,13 +378,13 @@ fn status(args: &StatusArgs) -> ExitCode {
     match block_on(status::fetch::fetch_snapshot(&args.admin)) {
         Ok(Ok(snapshot)) if args.json => match serde_json::to_string_pretty(&snapshot) {
             Ok(json) => {
-                println!("{json}");
+                outln!("{json}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),
         },
         Ok(Ok(snapshot)) => {
-            print!("{}", status::render::text_table(&snapshot));
+            out!("{}", status::render::text_table(&snapshot));
             ExitCode::SUCCESS
         }
         Ok(Err(error)) => fail(&error),
