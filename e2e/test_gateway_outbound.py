@@ -17,6 +17,7 @@ from hs1 to hs2 stops, hs2 sees no request from hs1, and mxgate says why (Unknow
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -138,10 +139,12 @@ def test_invite_to_untrusted_server_fails_and_nothing_reaches_it(fed: OutboundFe
     assert line["reason"] == "untrusted_destination"
     assert line["status"] == 403
     assert line["method"] == "PUT" and "/_matrix/federation/v2/invite/" in line["path"], line
-    assert line.get("origin") == hs1.server_name, f"audit line does not name the origin (hs1): {line}"
     assert _outbound_count(gateway, "rejected", "invite", reason="untrusted_destination") >= 1
+    # The outbound module docs promise origin and destination on every refusal.
+    assert line.get("origin") == hs1.server_name, f"audit line does not name the origin (hs1): {line}"
 
 
+# Runs last in this module: it leaves hs2 with a certificate mxgate refuses.
 def test_unpinned_ca_certificate_stops_federation_to_trusted_server(fed: OutboundFederation):
     hs1, hs2, _ = fed.servers
     gateway = hs1.gateway
@@ -157,7 +160,8 @@ def test_unpinned_ca_certificate_stops_federation_to_trusted_server(fed: Outboun
     dave.send_message(room, "before the swap")  # control: federation to hs2 works now
     erin.wait_for_message(room, "before the swap")
 
-    # hs2 now presents a certificate from a CA that mxgate does not pin for hs2.
+    # mxgate pins the harness CA for hs2; hs2 now presents a certificate from another CA.
+    assert f"ca = {json.dumps(str(fed.ca.cert))}" in gateway.config_path.read_text()
     rogue = LocalCA(fed.dir / "rogue-ca", name="rogue CA (not pinned)")
     rogue_cert, rogue_key = rogue.issue(rogue.dir, "hs2-rogue")
     shutil.copyfile(rogue_cert, hs2.cert)
@@ -245,7 +249,8 @@ def _saw_message_within(user: User, room: str, body: str, seconds: float) -> boo
     deadline = time.monotonic() + seconds
     while True:
         events = user.timelines.get(room, [])
-        if any(e.get("type") == "m.room.message" and e.get("content", {}).get("body") == body for e in events):
+        if any(e.get("type") == "m.room.message" and e.get("content", {}).get("body") == body
+               for e in events):
             return True
         left = deadline - time.monotonic()
         if left <= 0:

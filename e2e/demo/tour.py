@@ -38,6 +38,7 @@ def run(once: bool = False, narrator: Narrator | None = None) -> int:
     say = narrator or Narrator()
     started = float(os.environ.get("MXGATE_DEMO_STARTED", time.time()))
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     fed = DemoFederation()
     try:
         say.heading("starting a private federation on loopback")
@@ -271,6 +272,13 @@ def _find(lines: list[dict], fields: dict) -> dict | None:
     return next((a for a in lines if all(a.get(k) == v for k, v in fields.items())), None)
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -296,7 +304,8 @@ def _where_to_look(fed: DemoFederation, tour: Tour, say: Narrator) -> None:
     assert gw is not None
     say.heading("still running — where to look (Ctrl-C stops everything)")
     say.line(f"gateway metrics   curl {gw.admin_url}/metrics")
-    say.line(f"gateway status    curl {gw.admin_url}/status   (and {gw.admin_url}/ in a browser)")
+    if _answers(f"{gw.admin_url}/status"):
+        say.line(f"gateway status    curl {gw.admin_url}/status   (and {gw.admin_url}/ in a browser)")
     say.line(f"gateway audit log {gw.audit_log}")
     say.line(f"gateway config    {gw.config_path}")
     for server in fed.internal:

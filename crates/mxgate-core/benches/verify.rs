@@ -5,6 +5,9 @@
 //! 64-byte signature over a ~900-byte message. After criterion's report, the ratios are
 //! printed from separate timed loops (criterion doesn't compute ratios).
 //!
+//! The `txn_check` group times the `/send` envelope check alone (`Transaction::from_json` on
+//! a parsed body) and `send_request_txn` the whole inbound path (verify + envelope check).
+//!
 //! Run: `cargo bench -p mxgate-core --bench verify -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -15,6 +18,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use mxgate_core::event::{self, RoomVersion};
 use mxgate_core::ids::{KeyId, ServerName};
 use mxgate_core::json::{self, CanonicalJsonObject, CanonicalJsonValue};
+use mxgate_core::txn::Transaction;
 use mxgate_core::xmatrix::{RequestToSign, XMatrix};
 
 fn main() {
@@ -22,6 +26,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_bare(&mut criterion, &fixture);
     bench_requests(&mut criterion, &fixture);
+    bench_transactions(&mut criterion, &fixture);
     criterion.final_summary();
     print_ratios(&fixture);
 }
@@ -40,6 +45,7 @@ struct SignedRequest {
     pdus: usize,
     uri: String,
     body: Vec<u8>,
+    content: CanonicalJsonValue,
     header: String,
 }
 
@@ -77,6 +83,21 @@ impl Fixture {
             content: Some(&content),
         };
         to_verify.verify(&xm, &self.verifying_key).unwrap();
+    }
+
+    /// [`Self::verify_request`] followed by the `/send` envelope check, as the gateway does.
+    fn verify_transaction(&self, request: &SignedRequest) {
+        let xm = XMatrix::parse(request.header.as_bytes()).unwrap();
+        let content = json::parse_strict(&request.body).unwrap();
+        let to_verify = RequestToSign {
+            method: "PUT",
+            uri: &request.uri,
+            origin: &self.origin,
+            destination: &self.destination,
+            content: Some(&content),
+        };
+        to_verify.verify(&xm, &self.verifying_key).unwrap();
+        black_box(Transaction::from_json(&content, &xm.origin).unwrap());
     }
 
     fn verify_bare(&self) {
@@ -117,6 +138,7 @@ fn signed_request(
     SignedRequest {
         pdus,
         body: json::to_canonical_vec(&content),
+        content,
         uri,
         header,
     }
@@ -159,6 +181,25 @@ fn bench_requests(c: &mut Criterion, f: &Fixture) {
         group.throughput(Throughput::Bytes(request.body.len() as u64));
         group.bench_with_input(BenchmarkId::new("pdus", request.pdus), request, |b, r| {
             b.iter(|| f.verify_request(black_box(r)))
+        });
+    }
+    group.finish();
+}
+
+fn bench_transactions(c: &mut Criterion, f: &Fixture) {
+    let mut group = c.benchmark_group("txn_check");
+    for request in &f.requests {
+        group.throughput(Throughput::Bytes(request.body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("pdus", request.pdus), request, |b, r| {
+            b.iter(|| black_box(Transaction::from_json(black_box(&r.content), &f.origin).unwrap()))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("send_request_txn");
+    for request in &f.requests {
+        group.throughput(Throughput::Bytes(request.body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("pdus", request.pdus), request, |b, r| {
+            b.iter(|| f.verify_transaction(black_box(r)))
         });
     }
     group.finish();

@@ -39,7 +39,6 @@ macro_rules! out {
     }};
 }
 
-
 /// Matrix federation border gateway.
 #[derive(Parser, Debug)]
 #[command(name = "mxgate", version, after_help = TOP_EXAMPLES)]

@@ -78,6 +78,10 @@ pub enum Denied {
     /// The body is JSON the gateway refuses (duplicate keys, limits, shape): 400 `M_BAD_JSON`.
     #[error("body is unacceptable JSON ({0})")]
     BadJson(&'static str),
+    /// An invite for a room version the gateway does not know: 400
+    /// `M_UNSUPPORTED_ROOM_VERSION`.
+    #[error("unsupported room version")]
+    UnsupportedRoomVersion,
     /// The upstream could not be reached or failed: 502 `M_UNKNOWN`.
     #[error("upstream unavailable ({0})")]
     BadGateway(&'static str),
@@ -103,6 +107,7 @@ impl Denied {
             Self::TooLarge => "body_too_large",
             Self::BodyTimeout => "body_timeout",
             Self::GatewayTimeout => "upstream_timeout",
+            Self::UnsupportedRoomVersion => "unsupported_room_version",
         }
     }
 
@@ -118,6 +123,7 @@ impl Denied {
                 | Self::RateLimited { .. }
                 | Self::NotJson(_)
                 | Self::BadJson(_)
+                | Self::UnsupportedRoomVersion
         )
     }
 
@@ -136,6 +142,7 @@ impl Denied {
             Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "M_UNKNOWN"),
             Self::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
             Self::BadJson(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+            Self::UnsupportedRoomVersion => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
             Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "M_UNKNOWN"),
         };
@@ -272,6 +279,12 @@ mod tests {
                 "duplicate_key",
             ),
             (Denied::GatewayTimeout, 504, "M_UNKNOWN", "upstream_timeout"),
+            (
+                Denied::UnsupportedRoomVersion,
+                400,
+                "M_UNSUPPORTED_ROOM_VERSION",
+                "unsupported_room_version",
+            ),
             (
                 Denied::BadGateway("upstream_connect"),
                 502,

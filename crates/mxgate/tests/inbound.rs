@@ -3,6 +3,8 @@
 //! status and errcode and that the upstream received nothing.
 
 mod common;
+#[path = "inbound/edge.rs"]
+mod edge;
 #[path = "inbound/faults.rs"]
 mod faults;
 #[path = "inbound/hostile.rs"]

@@ -76,7 +76,10 @@ async fn unknown_destination_is_refused_and_nothing_is_sent() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["direction"], "outbound");
     assert_eq!(lines[0]["destination"], "evil.test");
-    assert_eq!(lines[0]["origin"], serde_json::Value::Null);
+    assert_eq!(
+        lines[0]["origin"], HS,
+        "the refusal names the sending homeserver"
+    );
     assert_eq!(lines[0]["reason"], "untrusted_destination");
     assert_eq!(lines[0]["status"], 403);
     let metrics = gw.metrics.encode();

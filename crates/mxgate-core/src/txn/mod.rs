@@ -6,7 +6,10 @@
 //! bytes of canonical JSON).
 //!
 //! PDUs and EDUs stay untyped JSON objects here: the gateway forwards bodies byte-for-byte, so
-//! this view only checks the envelope and feeds the event checks in [`crate::event`].
+//! this view only checks the envelope and feeds the event checks in [`crate::event`]. It
+//! borrows from the parsed body instead of copying it.
+
+use std::io;
 
 use crate::ids::ServerName;
 use crate::json::{self, CanonicalJsonObject, CanonicalJsonValue, JsonError};
@@ -19,13 +22,14 @@ pub const MAX_EDUS: usize = 100;
 pub const MAX_PDU_BYTES: usize = 65_536;
 
 /// A `/send` transaction whose envelope is valid: the origin matches the X-Matrix origin and
-/// the limits hold.
+/// the limits hold. It borrows its PDUs and EDUs from the parsed body, so checking a
+/// transaction copies no event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transaction {
+pub struct Transaction<'a> {
     origin: ServerName,
     origin_server_ts: u64,
-    pdus: Vec<CanonicalJsonObject>,
-    edus: Vec<CanonicalJsonObject>,
+    pdus: Vec<&'a CanonicalJsonObject>,
+    edus: Vec<&'a CanonicalJsonObject>,
 }
 
 /// Why a transaction body was rejected.
@@ -91,27 +95,40 @@ impl TxnError {
     }
 }
 
-impl Transaction {
-    /// Parses a raw body with [`json::parse_strict`] and checks it like [`Self::from_json`].
-    pub fn from_bytes(body: &[u8], header_origin: &ServerName) -> Result<Self, TxnError> {
-        match json::parse_strict(body)? {
-            CanonicalJsonValue::Object(object) => Self::from_object(object, header_origin),
-            _ => Err(TxnError::NotAnObject),
-        }
-    }
-
-    /// Checks a parsed body: `origin` (a server name equal to `header_origin`, the X-Matrix
-    /// origin), `origin_server_ts` (a non-negative integer), `pdus` (an array of at most
-    /// [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and the optional `edus` (an array
-    /// of at most [`MAX_EDUS`] objects). Other fields are ignored.
+impl<'a> Transaction<'a> {
+    /// Checks a parsed body (from [`json::parse_strict`]): `origin` (a server name equal to
+    /// `header_origin`, the X-Matrix origin), `origin_server_ts` (a non-negative integer),
+    /// `pdus` (an array of at most [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and
+    /// the optional `edus` (an array of at most [`MAX_EDUS`] objects). Other fields are
+    /// ignored.
     pub fn from_json(
-        body: &CanonicalJsonValue,
+        body: &'a CanonicalJsonValue,
         header_origin: &ServerName,
     ) -> Result<Self, TxnError> {
-        match body {
-            CanonicalJsonValue::Object(object) => Self::from_object(object.clone(), header_origin),
-            _ => Err(TxnError::NotAnObject),
-        }
+        let CanonicalJsonValue::Object(body) = body else {
+            return Err(TxnError::NotAnObject);
+        };
+        let origin = parse_origin(body.get("origin"), header_origin)?;
+        let origin_server_ts = match body.get("origin_server_ts") {
+            None => return Err(TxnError::MissingField("origin_server_ts")),
+            Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts))
+                .map_err(|_| TxnError::InvalidField("origin_server_ts"))?,
+            Some(_) => return Err(TxnError::InvalidField("origin_server_ts")),
+        };
+        let pdus = match body.get("pdus") {
+            None => return Err(TxnError::MissingField("pdus")),
+            Some(value) => parse_pdus(value)?,
+        };
+        let edus = match body.get("edus") {
+            None => Vec::new(),
+            Some(value) => parse_edus(value)?,
+        };
+        Ok(Self {
+            origin,
+            origin_server_ts,
+            pdus,
+            edus,
+        })
     }
 
     /// The sending server, equal to the X-Matrix origin.
@@ -125,40 +142,13 @@ impl Transaction {
     }
 
     /// The PDUs, in order.
-    pub fn pdus(&self) -> &[CanonicalJsonObject] {
+    pub fn pdus(&self) -> &[&'a CanonicalJsonObject] {
         &self.pdus
     }
 
     /// The EDUs, in order (empty when the body has none).
-    pub fn edus(&self) -> &[CanonicalJsonObject] {
+    pub fn edus(&self) -> &[&'a CanonicalJsonObject] {
         &self.edus
-    }
-
-    fn from_object(
-        mut body: CanonicalJsonObject,
-        header_origin: &ServerName,
-    ) -> Result<Self, TxnError> {
-        let origin = parse_origin(body.get("origin"), header_origin)?;
-        let origin_server_ts = match body.get("origin_server_ts") {
-            None => return Err(TxnError::MissingField("origin_server_ts")),
-            Some(CanonicalJsonValue::Integer(ts)) => u64::try_from(i64::from(*ts))
-                .map_err(|_| TxnError::InvalidField("origin_server_ts"))?,
-            Some(_) => return Err(TxnError::InvalidField("origin_server_ts")),
-        };
-        let pdus = match body.remove("pdus") {
-            None => return Err(TxnError::MissingField("pdus")),
-            Some(value) => parse_pdus(value)?,
-        };
-        let edus = match body.remove("edus") {
-            None => Vec::new(),
-            Some(value) => parse_edus(value)?,
-        };
-        Ok(Self {
-            origin,
-            origin_server_ts,
-            pdus,
-            edus,
-        })
     }
 }
 
@@ -181,33 +171,28 @@ fn parse_origin(
     Ok(header_origin.clone())
 }
 
-fn parse_pdus(value: CanonicalJsonValue) -> Result<Vec<CanonicalJsonObject>, TxnError> {
+fn parse_pdus(value: &CanonicalJsonValue) -> Result<Vec<&CanonicalJsonObject>, TxnError> {
     let CanonicalJsonValue::Array(items) = value else {
         return Err(TxnError::InvalidField("pdus"));
     };
     if items.len() > MAX_PDUS {
         return Err(TxnError::TooManyPdus(items.len()));
     }
-    let mut buffer = Vec::new();
     let mut pdus = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         let CanonicalJsonValue::Object(pdu) = item else {
             return Err(TxnError::PduNotAnObject(index));
         };
-        buffer.clear();
-        json::write_canonical_without(&pdu, &[], &mut buffer);
-        if buffer.len() > MAX_PDU_BYTES {
-            return Err(TxnError::PduTooLarge {
-                index,
-                size: buffer.len(),
-            });
+        let size = canonical_len(pdu);
+        if size > MAX_PDU_BYTES {
+            return Err(TxnError::PduTooLarge { index, size });
         }
         pdus.push(pdu);
     }
     Ok(pdus)
 }
 
-fn parse_edus(value: CanonicalJsonValue) -> Result<Vec<CanonicalJsonObject>, TxnError> {
+fn parse_edus(value: &CanonicalJsonValue) -> Result<Vec<&CanonicalJsonObject>, TxnError> {
     let CanonicalJsonValue::Array(items) = value else {
         return Err(TxnError::InvalidField("edus"));
     };
@@ -215,13 +200,39 @@ fn parse_edus(value: CanonicalJsonValue) -> Result<Vec<CanonicalJsonObject>, Txn
         return Err(TxnError::TooManyEdus(items.len()));
     }
     items
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(index, item)| match item {
             CanonicalJsonValue::Object(edu) => Ok(edu),
             _ => Err(TxnError::EduNotAnObject(index)),
         })
         .collect()
+}
+
+/// The length of `object`'s canonical JSON, counted without building it: the canonical form
+/// is serde_json's compact output of the value (see [`json::write_canonical`]), written here
+/// into a sink that only counts bytes.
+fn canonical_len(object: &CanonicalJsonObject) -> usize {
+    let mut counter = ByteCounter(0);
+    // The counter never fails and every map key is a String, so serde_json has no error to
+    // report for these values.
+    let result = serde_json::to_writer(&mut counter, object);
+    debug_assert!(result.is_ok(), "counting canonical JSON failed: {result:?}");
+    counter.0
+}
+
+/// An [`io::Write`] that discards its input and counts the bytes.
+struct ByteCounter(usize);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,17 @@
 //! 7. body within the endpoint class limit, in time — 413/408;
 //! 8. strict JSON (`PUT`/`POST`) — 400 `M_NOT_JSON`/`M_BAD_JSON`;
 //! 9. key lookup and signature over the raw request-target and body — 401;
-//! 10. `/send`: transaction envelope; body `origin` ≠ header origin — 403.
+//! 10. `/send`: transaction envelope; body `origin` ≠ header origin — 403;
+//! 11. invite and send_join/leave/knock: the membership event itself
+//!     ([`edge`]) — 403, 401 for its signature, 400 for an unknown room version.
 //!
-//! Report mode (`[gateway] mode = "report"`) records steps 3, 4, 6, 8, 9
-//! and 10 as `would_reject` and forwards anyway; framing, paths, unknown
+//! Report mode (`[gateway] mode = "report"`) records steps 3, 4, 6, 8, 9,
+//! 10 and 11 as `would_reject` and forwards anyway; framing, paths, unknown
 //! destinations and body limits are enforced in both modes
 //! ([`Denied::reportable`]).
 
 mod checks;
+mod edge;
 mod forward;
 mod state;
 
@@ -41,6 +44,7 @@ use mxgate_core::{
     config::{Config, Mode},
     endpoints::{self, EndpointKind},
     ids::ServerName,
+    json::CanonicalJsonValue,
     txn::Transaction,
     xmatrix::RequestToSign,
 };
@@ -271,28 +275,44 @@ async fn admit_and_forward(
     )
     .await?;
     let content = parse_content(&parts.method, &endpoint, &body, verdict)?;
-    if let (Some(xm), Some(destination)) = (&auth, &verdict.destination) {
+    let destination = verdict
+        .destination
+        .clone()
+        .ok_or(Denied::UnknownDestination)?;
+    if let Some(xm) = &auth {
         let request = RequestToSign {
             method: parts.method.as_str(),
             uri: target,
             origin: &xm.origin,
-            destination,
+            destination: &destination,
             content: content.as_ref(),
         };
         if let Err(denied) = verify(state, &request, xm).await {
             verdict.soft(denied)?;
         }
-        if let (EndpointKind::Send, Some(content)) = (endpoint.kind, &content)
-            && let Err(error) = Transaction::from_json(content, &xm.origin)
+        if let Some(content) = &content
+            && let Err(denied) =
+                check_content(state, &endpoint, content, &xm.origin, &destination).await
         {
-            verdict.soft(error.into())?;
+            verdict.soft(denied)?;
         }
     }
-    let destination = verdict
-        .destination
-        .clone()
-        .ok_or(Denied::UnknownDestination)?;
     forward::forward(state, &destination, &parts, target, body, conn).await
+}
+
+/// The signed body's own rules: the `/send` envelope, membership events.
+async fn check_content(
+    state: &State,
+    endpoint: &endpoints::Endpoint<'_>,
+    content: &CanonicalJsonValue,
+    origin: &ServerName,
+    destination: &ServerName,
+) -> Result<(), Denied> {
+    if endpoint.kind == EndpointKind::Send {
+        Transaction::from_json(content, origin)?;
+        return Ok(());
+    }
+    edge::check(state, endpoint, content, origin, destination).await
 }
 
 fn labels(verdict: &'static str, reason: &'static str, endpoint: &'static str) -> RequestLabels {

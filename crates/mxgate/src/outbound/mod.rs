@@ -310,12 +310,19 @@ impl Trace {
         let path = parts.uri.path();
         let endpoint = endpoints::classify(parts.method.as_str(), path)
             .map_or("unknown", |endpoint| endpoint.class());
+        // The origin the header claims, so that refusals made before the
+        // X-Matrix checks (secret, routing) still name the sending homeserver
+        // in the audit log. `authenticate` replaces it with the checked one.
+        let values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let origin = XMatrix::from_headers(values.map(|v| v.as_bytes()))
+            .ok()
+            .map(|xm| xm.origin);
         Self {
             mode,
             method: parts.method.clone(),
             path: path.to_owned(),
             endpoint,
-            origin: None,
+            origin,
             destination: None,
             would_reject: None,
         }
