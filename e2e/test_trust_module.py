@@ -253,6 +253,40 @@ def test_trust_endpoint_green_then_orange_members_only(fed: TrustFederation, use
     assert anonymous.status_code == 401
 
 
+def test_join_room_created_elsewhere_completes_and_its_members_are_not_soft_failed(
+    fed: TrustFederation, users
+):
+    """alice joins bob's closed room on ``ext``: a partial-state (faster) join whose resync
+    must not wait on the module, and a room outside our federation whose own members'
+    events our module leaves alone (bob's join would break rule join_closed_room)."""
+    hs_ext = fed.servers[1]
+    alice, bob = users["alice"], users["bob"]
+    room = bob.create_room(preset="private_chat")
+    bob.invite(room, alice.user_id)
+    alice.wait_for_invite(room)
+
+    join_path = f"/_matrix/client/v3/join/{q(room)}?server_name={q(hs_ext.server_name)}"
+    assert alice.call("POST", join_path, {}, timeout=30)["room_id"] == room
+    # The trust endpoint reads the full member list: it answers once the resync finished.
+    trust = alice.call("GET", f"/_synapse/client/mxgate/v1/rooms/{q(room)}/trust", timeout=30)
+    assert trust["level"] == "orange"
+    assert trust["servers"]["external"] == [hs_ext.server_name]
+    assert alice.get_membership(room, bob.user_id) == "join"
+
+    # Rule 4 would soft-fail this rename in a room of ours; here it is out of scope.
+    bob.set_displayname("Bob Elsewhere")
+    skipped = fed.wait_for_audit(
+        event="skipped", reason="room created outside our federation", room_id=room, state_key=bob.user_id
+    )
+    assert skipped["creator"] == bob.user_id
+    wait_until(
+        lambda: alice.get_state(room, "m.room.member", bob.user_id).get("displayname") == "Bob Elsewhere",
+        20,
+        "bob's rename applied on our side",
+    )
+    assert not [a for a in fed.audit() if a.get("event") == "refused" and a.get("room_id") == room]
+
+
 @pytest.fixture(scope="module")
 def report_fed(request: pytest.FixtureRequest):
     ensure_module_installed()

@@ -41,6 +41,16 @@ pub struct RequestLabels {
     pub endpoint: &'static str,
 }
 
+/// Labels of `mxgate_server_requests_total`: the remote server is the
+/// inbound origin or the outbound destination, or `unconfigured` for a
+/// server absent from the config (so peers can't grow the label set).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    direction: &'static str,
+    server: String,
+    verdict: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
@@ -56,6 +66,7 @@ struct OutcomeLabel {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    server_requests: Family<ServerLabels, Counter>,
     duration: Histogram,
     upstream_errors: Family<ReasonLabel, Counter>,
     key_fetches: Family<OutcomeLabel, Counter>,
@@ -124,6 +135,12 @@ impl Metrics {
             "Requests by direction, verdict, reason and endpoint class",
             requests.clone(),
         );
+        let server_requests = Family::<ServerLabels, Counter>::default();
+        registry.register(
+            "mxgate_server_requests",
+            "Requests by direction, remote server (origin or destination) and verdict",
+            server_requests.clone(),
+        );
         let duration = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
         registry.register(
             "mxgate_request_duration_seconds",
@@ -151,6 +168,7 @@ impl Metrics {
         Self {
             registry,
             requests,
+            server_requests,
             duration,
             upstream_errors,
             key_fetches,
@@ -173,6 +191,29 @@ impl Metrics {
     /// Counts one request with its verdict.
     pub fn request(&self, labels: RequestLabels) {
         self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request per remote server: the inbound origin or the
+    /// outbound destination, `unconfigured` unless `configured`, `none`
+    /// when the request named no server.
+    pub fn server_request(
+        &self,
+        direction: &'static str,
+        server: Option<&str>,
+        configured: bool,
+        verdict: &'static str,
+    ) {
+        let server = match server {
+            Some(name) if configured => name.to_owned(),
+            Some(_) => "unconfigured".to_owned(),
+            None => "none".to_owned(),
+        };
+        let labels = ServerLabels {
+            direction,
+            server,
+            verdict,
+        };
+        self.server_requests.get_or_create(&labels).inc();
     }
 
     /// Records the time a request took until its response head.

@@ -89,6 +89,8 @@ async fn unknown_destination_is_refused_and_nothing_is_sent() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(refused, 2, "{metrics}");
+    let per_server = r#"mxgate_server_requests_total{direction="outbound",server="unconfigured",verdict="rejected"} 2"#;
+    assert!(metrics.contains(per_server), "{metrics}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@
 use std::io;
 
 use crate::ids::ServerName;
-use crate::json::{self, CanonicalJsonObject, CanonicalJsonValue, JsonError};
+use crate::json::{CanonicalJsonObject, CanonicalJsonValue, JsonError};
 
 /// Most PDUs a transaction may carry.
 pub const MAX_PDUS: usize = 50;
@@ -96,7 +96,7 @@ impl TxnError {
 }
 
 impl<'a> Transaction<'a> {
-    /// Checks a parsed body (from [`json::parse_strict`]): `origin` (a server name equal to
+    /// Checks a parsed body (from [`crate::json::parse_strict`]): `origin` (a server name equal to
     /// `header_origin`, the X-Matrix origin), `origin_server_ts` (a non-negative integer),
     /// `pdus` (an array of at most [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and
     /// the optional `edus` (an array of at most [`MAX_EDUS`] objects). Other fields are
@@ -210,7 +210,7 @@ fn parse_edus(value: &CanonicalJsonValue) -> Result<Vec<&CanonicalJsonObject>, T
 }
 
 /// The length of `object`'s canonical JSON, counted without building it: the canonical form
-/// is serde_json's compact output of the value (see [`json::write_canonical`]), written here
+/// is serde_json's compact output of the value (see [`crate::json::write_canonical`]), written here
 /// into a sink that only counts bytes.
 fn canonical_len(object: &CanonicalJsonObject) -> usize {
     let mut counter = ByteCounter(0);

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::json;
 
 fn origin() -> ServerName {
     ServerName::parse("remote.example:8448").unwrap()

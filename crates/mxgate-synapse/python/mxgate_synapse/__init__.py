@@ -11,6 +11,16 @@ Load it in ``homeserver.yaml``::
 Every decision comes from mxgate-core (``mxgate_synapse._core.Policy``); this module only
 gathers the room state Synapse has, remembers display names, and answers Synapse in the
 shape each callback expects. Which callback enforces which rule is in docs/trust-model.md.
+
+Scope. Local actions (our users' invites, joins and state changes; events built here) are
+checked in every room. The rules on *federated* membership, power-level and join-rule events
+(``check_event_for_spam``) apply only to rooms of our federation, those whose
+``m.room.create`` sender is an internal user: a room created elsewhere follows its own
+server's rules, and its own members' events are not soft-failed here. While a room is
+partial-state (Synapse's faster join: our server is still fetching the full state), those
+federated checks are skipped and audited (``skipped``, reason ``partial state``): waiting
+for the full state from inside the check would wait for the resync, which waits for the
+check (a deadlock).
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from synapse.util.frozenutils import unfreeze
 
 from . import _metrics
 from ._core import RULES, Policy
-from ._state import JOIN_RULES, MEMBER, POWER_LEVELS, members_of, plain_state, profile_of
+from ._state import CREATE, JOIN_RULES, MEMBER, POWER_LEVELS, members_of, plain_state, profile_of
 from ._web import PREFIX, TrustResource
 
 __all__ = ["Policy", "RULES", "TrustModule"]
@@ -49,6 +59,7 @@ class TrustModule:
         self._room_pins: dict[tuple[str, str], dict[str, Any]] = {}
         self._user_pins: dict[str, dict[str, Any]] = {}
         self._levels: dict[str, str] = {}
+        self._is_partial_state_room = _partial_state_probe(api)
         if config.get("audit_log"):
             _add_audit_file(config["audit_log"])
         api.register_spam_checker_callbacks(
@@ -121,10 +132,12 @@ class TrustModule:
         """Remote events arriving by federation (``/send``, ``send_join``): a refusal
         soft-fails them (stored, not applied, not shown). Used for remote display-name and
         avatar changes (rule 4), remote joins and invites, and remote power-level and
-        join-rule changes."""
+        join-rule changes, in the rooms of our federation whose full state we have (see Scope)."""
         if not getattr(event, "is_state", lambda: False)() or self.api.is_mine(event.sender):
             return NOT_SPAM
         if event.type not in (MEMBER, POWER_LEVELS, JOIN_RULES):
+            return NOT_SPAM
+        if not await self._federated_rules_apply(event):
             return NOT_SPAM
         state = await self.api.get_room_state(event.room_id)
         refusal = self._check_event(event, state, remote=True)
@@ -181,6 +194,30 @@ class TrustModule:
         _metrics.count_refusal(rule, outcome)
         return None if self.report_only else refusal
 
+    async def _federated_rules_apply(self, event: Any) -> bool:
+        """Whether ``check_event_for_spam`` checks this event (module docstring, Scope).
+
+        Never waits for un-partial-stating: a partial-state room is skipped before any
+        state is read, and a create-only state filter never waits anyway
+        (``StateFilter.must_await_full_state`` is false for it). A room whose create
+        event we lack counts as ours (the rules apply)."""
+        room_id = event.room_id
+        context = {"room_id": room_id, "sender": event.sender, "type": event.type, "state_key": event.state_key}
+        if await self._is_partial_state_room(room_id):
+            self.audit("skipped", reason="partial state", **context)
+            return False
+        create = (await self.api.get_room_state(room_id, [(CREATE, "")])).get((CREATE, ""))
+        if create is not None and not self._is_internal(create.sender):
+            self.audit("skipped", reason="room created outside our federation", creator=create.sender, **context)
+            return False
+        return True
+
+    def _is_internal(self, user: str) -> bool:
+        try:
+            return self.policy.classify(user) == "internal"
+        except ValueError:
+            return False
+
     async def _check_invite(self, room_id: str, inviter: str, invitee: str) -> Refusal | None:
         state = await self._plain_state(room_id)
         return self._decide(
@@ -230,11 +267,7 @@ class TrustModule:
     def _check_profile(self, event: Any, state: Mapping[tuple[str, str], Any], context: dict) -> Refusal | None:
         """Rule 4: a member event of a non-internal user keeps the pinned profile."""
         user = event.state_key
-        try:
-            internal = self.policy.classify(user) == "internal"
-        except ValueError:
-            internal = False  # check_member_profile refuses the malformed id below
-        if internal:
+        if self._is_internal(user):  # a malformed id is not: check_member_profile refuses it
             return None
         new = profile_of(event.content)
         previous = self._previous_profile(event.room_id, user, state)
@@ -286,6 +319,27 @@ class TrustModule:
     async def _plain_state(self, room_id: str) -> dict[str, Any]:
         state = await self.api.get_room_state(room_id)
         return plain_state(state, self.policy.access_rules_event)
+
+
+def _partial_state_probe(api: ModuleApi) -> Any:
+    """``async (room_id) -> bool``: is our server still fetching this room's full state?
+
+    The module API (Synapse 1.163) has no public way to ask, so this uses the main
+    datastore's ``is_partial_state_room`` through the private ``ModuleApi._store``. If a
+    later Synapse moves it, every room counts as full-state (the pre-faster-joins
+    behaviour) and a warning says so at startup."""
+    probe = getattr(getattr(api, "_store", None), "is_partial_state_room", None)
+    if callable(probe):
+        return probe
+    logger.warning(
+        "mxgate: this Synapse has no ModuleApi._store.is_partial_state_room; federated "
+        "events in rooms being joined (partial state) will wait for the full state"
+    )
+
+    async def never_partial(room_id: str) -> bool:
+        return False
+
+    return never_partial
 
 
 def _spam_answer(refusal: Refusal | None) -> Any:

@@ -107,7 +107,8 @@ pub(super) fn authenticate(
         return Err(Denied::Unauthorized("destination_mismatch"));
     }
     verdict.destination = Some(destination.clone());
-    if !state.is_trusted(&xm.origin) {
+    verdict.origin_trusted = state.is_trusted(&xm.origin);
+    if !verdict.origin_trusted {
         verdict.soft(Denied::Forbidden("unknown_origin"))?;
         return Ok(None);
     }

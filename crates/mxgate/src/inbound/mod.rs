@@ -153,6 +153,12 @@ impl Gateway {
                     self.metrics
                         .request(labels("accepted", "ok", verdict.endpoint));
                     let origin = verdict.origin.as_ref().map(ServerName::as_str);
+                    self.metrics.server_request(
+                        "inbound",
+                        origin,
+                        verdict.origin_trusted,
+                        "accepted",
+                    );
                     self.audit.accepted(Direction::Inbound, origin);
                 }
                 if let Some(destination) = &verdict.destination {
@@ -212,6 +218,9 @@ impl Gateway {
     ) {
         self.metrics
             .request(labels(kind, denied.reason(), verdict.endpoint));
+        let origin = verdict.origin.as_ref().map(ServerName::as_str);
+        self.metrics
+            .server_request("inbound", origin, verdict.origin_trusted, kind);
         self.audit.record(AuditRecord {
             ts: now_ms(),
             direction: "inbound",
@@ -233,6 +242,8 @@ struct Verdict {
     mode: Mode,
     endpoint: &'static str,
     origin: Option<ServerName>,
+    /// The origin is a configured `[[remote]]` or `[[homeserver]]`.
+    origin_trusted: bool,
     destination: Option<ServerName>,
     would_reject: Option<Denied>,
 }

@@ -183,6 +183,9 @@ impl OutboundGateway {
             reason,
             endpoint: trace.endpoint,
         });
+        let destination = trace.destination.as_deref();
+        self.metrics
+            .server_request("outbound", destination, trace.routed, verdict);
     }
 
     fn record(&self, trace: &Trace, verdict: &'static str, refusal: &Refusal) {
@@ -227,6 +230,7 @@ async fn admit_and_forward(
     let (authority, target) = proxy_target(parts)?;
     trace.destination = Some(authority.to_owned());
     let destination = state.route(authority)?;
+    trace.routed = true;
     let xmatrix = authenticate(state, parts, &destination, trace)?;
     let body = forward::read_body(body, state.max_body, state.request_timeout).await?;
     if let Some(xm) = &xmatrix
@@ -302,6 +306,8 @@ struct Trace {
     endpoint: &'static str,
     origin: Option<ServerName>,
     destination: Option<String>,
+    /// The destination is a configured server (routing succeeded).
+    routed: bool,
     would_reject: Option<Refusal>,
 }
 
@@ -324,6 +330,7 @@ impl Trace {
             endpoint,
             origin,
             destination: None,
+            routed: false,
             would_reject: None,
         }
     }

@@ -53,6 +53,10 @@ async fn admin_listener_serves_health_readiness_and_metrics() {
         text.contains(r#"verdict="accepted",reason="ok",endpoint="state"} 1"#),
         "{text}"
     );
+    let per_server = format!(
+        r#"mxgate_server_requests_total{{direction="inbound",server="{REMOTE}",verdict="accepted"}} 1"#
+    );
+    assert!(text.contains(&per_server), "{text}");
     let status = send_raw(admin, get("/status").as_bytes()).await;
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     let servers = status["servers"].as_array().unwrap();
