@@ -96,11 +96,11 @@ impl TxnError {
 }
 
 impl<'a> Transaction<'a> {
-    /// Checks a parsed body (from [`crate::json::parse_strict`]): `origin` (a server name equal to
-    /// `header_origin`, the X-Matrix origin), `origin_server_ts` (a non-negative integer),
-    /// `pdus` (an array of at most [`MAX_PDUS`] objects, each at most [`MAX_PDU_BYTES`]) and
-    /// the optional `edus` (an array of at most [`MAX_EDUS`] objects). Other fields are
-    /// ignored.
+    /// Checks a parsed body (from [`crate::json::parse_strict`]): `origin` (a server name
+    /// equal to `header_origin`, the X-Matrix origin), `origin_server_ts` (a non-negative
+    /// integer), `pdus` (an array of at most [`MAX_PDUS`] objects, each at most
+    /// [`MAX_PDU_BYTES`]) and the optional `edus` (an array of at most [`MAX_EDUS`] objects).
+    /// Other fields are ignored.
     pub fn from_json(
         body: &'a CanonicalJsonValue,
         header_origin: &ServerName,
@@ -210,8 +210,8 @@ fn parse_edus(value: &CanonicalJsonValue) -> Result<Vec<&CanonicalJsonObject>, T
 }
 
 /// The length of `object`'s canonical JSON, counted without building it: the canonical form
-/// is serde_json's compact output of the value (see [`crate::json::write_canonical`]), written here
-/// into a sink that only counts bytes.
+/// is serde_json's compact output of the value (see [`crate::json::write_canonical`]),
+/// written here into a sink that only counts bytes.
 fn canonical_len(object: &CanonicalJsonObject) -> usize {
     let mut counter = ByteCounter(0);
     // The counter never fails and every map key is a String, so serde_json has no error to

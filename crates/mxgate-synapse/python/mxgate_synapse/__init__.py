@@ -199,15 +199,19 @@ class TrustModule:
 
         Never waits for un-partial-stating: a partial-state room is skipped before any
         state is read, and a create-only state filter never waits anyway
-        (``StateFilter.must_await_full_state`` is false for it). A room whose create
-        event we lack counts as ours (the rules apply)."""
+        (``StateFilter.must_await_full_state`` is false for it)."""
         room_id = event.room_id
         context = {"room_id": room_id, "sender": event.sender, "type": event.type, "state_key": event.state_key}
         if await self._is_partial_state_room(room_id):
             self.audit("skipped", reason="partial state", **context)
             return False
         create = (await self.api.get_room_state(room_id, [(CREATE, "")])).get((CREATE, ""))
-        if create is not None and not self._is_internal(create.sender):
+        if create is None:
+            # Not in the room yet (the events of an /invite or a send_join answer): there is
+            # no state to judge them by; our users' own joins are checked locally.
+            self.audit("skipped", reason="room not joined yet", **context)
+            return False
+        if not self._is_internal(create.sender):
             self.audit("skipped", reason="room created outside our federation", creator=create.sender, **context)
             return False
         return True
