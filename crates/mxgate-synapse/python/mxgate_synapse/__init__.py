@@ -16,7 +16,8 @@ Scope. Local actions (our users' invites, joins and state changes; events built 
 checked in every room. The rules on *federated* membership, power-level and join-rule events
 (``check_event_for_spam``) apply only to rooms of our federation, those whose
 ``m.room.create`` sender is an internal user: a room created elsewhere follows its own
-server's rules, and its own members' events are not soft-failed here. While a room is
+server's rules, and its own members' events are not soft-failed here; nor are the events of
+a room we are not in yet (an invite's, a ``send_join`` answer's: no state to judge by). While a room is
 partial-state (Synapse's faster join: our server is still fetching the full state), those
 federated checks are skipped and audited (``skipped``, reason ``partial state``): waiting
 for the full state from inside the check would wait for the resync, which waits for the
