@@ -6,9 +6,10 @@
 //! - [`server`]: listeners, TLS accept, HTTP/1.1 + HTTP/2 serving, shutdown.
 //! - [`inbound`]: the inbound request pipeline (route, verify, admit, forward).
 //! - [`outbound`]: the outbound federation proxy for our homeservers (pinned destinations).
+//! - [`proxy`]: what both pipelines share when passing a request on (body, headers).
 //! - [`errors`]: Matrix JSON error responses.
 //! - [`metrics`]: Prometheus metrics and the admin listener.
-//! - [`audit`]: the JSON audit log of decisions.
+//! - [`audit`]: the JSON audit log of decisions (also feeds the status board).
 //! - [`tls`]: rustls configuration (SNI certificates, pinned roots).
 //! - [`client`]: pooled HTTP(S) client to upstreams and remotes.
 //! - [`keyring`]: server key fetching, caching and persistence.
@@ -25,6 +26,7 @@ pub mod keyring;
 pub mod keys_cmd;
 pub mod metrics;
 pub mod outbound;
+pub mod proxy;
 pub mod server;
 pub mod status;
 pub mod tls;

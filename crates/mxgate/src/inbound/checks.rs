@@ -66,7 +66,7 @@ pub(super) fn host_name(parts: &Parts) -> Option<&str> {
     }
 }
 
-/// X-Matrix, origin trust, destination and rate limit. Sets
+/// X-Matrix, origin trust and destination. Sets
 /// `verdict.origin`/`destination`. Returns the header for signed endpoints.
 pub(super) fn authenticate(
     state: &State,
@@ -111,9 +111,6 @@ pub(super) fn authenticate(
     if !verdict.origin_trusted {
         verdict.soft(Denied::Forbidden("unknown_origin"))?;
         return Ok(None);
-    }
-    if let Err(retry_after_ms) = state.rate_limit(&xm.origin) {
-        verdict.soft(Denied::RateLimited { retry_after_ms })?;
     }
     if let Err(denied) = check_user_origin(endpoint, &xm.origin) {
         verdict.soft(denied)?;

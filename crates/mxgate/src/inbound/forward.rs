@@ -3,60 +3,29 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::{
-    HeaderMap, Request, Response,
-    body::{Body, Incoming},
-    header,
-    http::request::Parts,
-};
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Request, Response, body::Incoming, header, http::request::Parts};
 use mxgate_core::ids::ServerName;
 
 use super::{ConnInfo, state::State};
-use crate::errors::{BodyError, Denied, ResponseBody};
+use crate::{
+    errors::{BodyError, Denied, ResponseBody},
+    proxy::{self, ReadBodyError},
+};
 
-/// Request headers forwarded to the upstream (besides `X-Forwarded-For`).
-const FORWARDED: [header::HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::USER_AGENT,
-];
-
-/// Response headers that belong to one hop and are not passed back.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-authenticate",
-];
-
-/// Reads the whole body (at most `limit` bytes, within `timeout`) into one
-/// buffer. A declared length above the limit is refused before reading.
+/// Reads the whole body into one buffer (see [`proxy::read_body`]).
 pub(super) async fn read_body(
     body: Incoming,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Denied> {
-    let declared = body.size_hint().lower();
-    if declared > limit as u64 {
-        return Err(Denied::TooLarge);
-    }
-    if body.is_end_stream() {
-        return Ok(Bytes::new());
-    }
-    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
-    match collected {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Denied::TooLarge)
-        }
-        Ok(Err(_)) => Err(Denied::BadRequest("body_read")),
-        Err(_) => Err(Denied::BodyTimeout),
-    }
+    proxy::read_body(body, limit, timeout)
+        .await
+        .map_err(|error| match error {
+            ReadBodyError::TooLarge => Denied::TooLarge,
+            ReadBodyError::Read => Denied::BadRequest("body_read"),
+            ReadBodyError::Timeout => Denied::BodyTimeout,
+        })
 }
 
 /// Sends the request to `destination`'s upstream with the original method,
@@ -83,19 +52,13 @@ pub(super) async fn forward(
         Denied::from(&error)
     })?;
     let (mut head, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        head.headers.remove(name);
-    }
+    proxy::strip_hop_by_hop(&mut head.headers);
     let body = body.map_err(BodyError::from).boxed_unsync();
     Ok(Response::from_parts(head, body))
 }
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, conn: &ConnInfo) {
-    for name in FORWARDED {
-        for value in from.get_all(&name) {
-            to.append(name.clone(), value.clone());
-        }
-    }
+    proxy::copy_forwarded_headers(from, to);
     if let Some(peer) = conn.peer
         && let Ok(value) = header::HeaderValue::from_str(&peer.ip().to_string())
     {

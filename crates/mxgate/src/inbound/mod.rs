@@ -14,15 +14,16 @@
 //!    fetched for an unknown origin;
 //! 5. destination (X-Matrix `destination`, else Host, else SNI) is a fronted
 //!    homeserver, and Host/SNI don't name another one — 401;
-//! 6. per-origin rate limit — 429;
-//! 7. body within the endpoint class limit, in time — 413/408;
-//! 8. strict JSON (`PUT`/`POST`) — 400 `M_NOT_JSON`/`M_BAD_JSON`;
-//! 9. key lookup and signature over the raw request-target and body — 401;
+//! 6. body within the endpoint class limit, in time — 413/408;
+//! 7. strict JSON (`PUT`/`POST`) — 400 `M_NOT_JSON`/`M_BAD_JSON`;
+//! 8. key lookup and signature over the raw request-target and body — 401;
+//! 9. per-origin rate limit, after the signature so that forged requests
+//!    can't spend a trusted origin's quota — 429;
 //! 10. `/send`: transaction envelope; body `origin` ≠ header origin — 403;
 //! 11. invite and send_join/leave/knock: the membership event itself
 //!     ([`edge`]) — 403, 401 for its signature, 400 for an unknown room version.
 //!
-//! Report mode (`[gateway] mode = "report"`) records steps 3, 4, 6, 8, 9,
+//! Report mode (`[gateway] mode = "report"`) records steps 3, 4, 7, 8, 9,
 //! 10 and 11 as `would_reject` and forwards anyway; framing, paths, unknown
 //! destinations and body limits are enforced in both modes
 //! ([`Denied::reportable`]).
@@ -300,6 +301,11 @@ async fn admit_and_forward(
         };
         if let Err(denied) = verify(state, &request, xm).await {
             verdict.soft(denied)?;
+        }
+        // After the signature: a forger naming a trusted origin can't spend
+        // that origin's quota (a failed signature is refused above).
+        if let Err(retry_after_ms) = state.rate_limit(&xm.origin) {
+            verdict.soft(Denied::RateLimited { retry_after_ms })?;
         }
         if let Some(content) = &content
             && let Err(denied) =

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::{
     HeaderMap, Request, Response,
-    body::{Body, Incoming},
+    body::Incoming,
     header::{self, HeaderValue},
     http::request::Parts,
 };
@@ -18,50 +18,22 @@ use super::{Refusal, state::State};
 use crate::{
     client::full_body,
     errors::{BodyError, ResponseBody},
+    proxy::{self, ReadBodyError},
 };
 
-/// Request headers forwarded to the destination (Synapse's own proxy
-/// forwards the same three); `Host` is set to the destination's name.
-const FORWARDED: [header::HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::USER_AGENT,
-];
-
-/// Response headers that belong to one hop and are not passed back.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-authenticate",
-];
-
-/// Reads the whole body (at most `limit` bytes, within `timeout`). A
-/// declared length above the limit is refused before reading.
+/// Reads the whole body into one buffer (see [`proxy::read_body`]).
 pub(super) async fn read_body(
     body: Incoming,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Refusal> {
-    if body.size_hint().lower() > limit as u64 {
-        return Err(Refusal::TooLarge(limit));
-    }
-    if body.is_end_stream() {
-        return Ok(Bytes::new());
-    }
-    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
-    match collected {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Refusal::TooLarge(limit))
-        }
-        Ok(Err(_)) => Err(Refusal::BodyRead),
-        Err(_) => Err(Refusal::BodyTimeout),
-    }
+    proxy::read_body(body, limit, timeout)
+        .await
+        .map_err(|error| match error {
+            ReadBodyError::TooLarge => Refusal::TooLarge(limit),
+            ReadBodyError::Read => Refusal::BodyRead,
+            ReadBodyError::Timeout => Refusal::BodyTimeout,
+        })
 }
 
 /// Sends the request to `destination` with the original method, the raw
@@ -87,9 +59,7 @@ pub(super) async fn forward(
     copy_headers(&parts.headers, request.headers_mut(), destination);
     let response = state.client.request(request).await.map_err(failed)?;
     let (mut head, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        head.headers.remove(name);
-    }
+    proxy::strip_hop_by_hop(&mut head.headers);
     // The closure owns the slot: it is released when the body is dropped.
     let body = body
         .map_err(move |error| {
@@ -115,11 +85,7 @@ async fn acquire_slot(
 }
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, destination: &ServerName) {
-    for name in FORWARDED {
-        for value in from.get_all(&name) {
-            to.append(name.clone(), value.clone());
-        }
-    }
+    proxy::copy_forwarded_headers(from, to);
     if let Ok(host) = HeaderValue::from_str(destination.as_str()) {
         to.insert(header::HOST, host);
     }

@@ -305,6 +305,31 @@ async fn rate_limit_is_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn forged_requests_do_not_spend_the_origins_quota() {
+    let env =
+        env_with(|s| s.extra_inbound = "rate_limit_per_origin_per_sec = 1\nrate_limit_burst = 2")
+            .await;
+    let target = "/_matrix/federation/v1/state/%21r%3Ahs.test";
+    let forged = signed(
+        "GET",
+        "/_matrix/federation/v1/state/%21other%3Ahs.test",
+        None,
+    );
+    let forged =
+        String::from_utf8(forged)
+            .unwrap()
+            .replacen("%21other%3Ahs.test", "%21r%3Ahs.test", 1);
+    for _ in 0..5 {
+        let response = send_raw(env.gw.addr, forged.as_bytes()).await;
+        assert_eq!(response.status, 401, "forged signature refused");
+    }
+    for _ in 0..2 {
+        let response = send_raw(env.gw.addr, &signed("GET", target, None)).await;
+        assert_eq!(response.status, 200, "the origin's quota is intact");
+    }
+}
+
+#[tokio::test]
 async fn make_join_only_for_users_of_the_origin() {
     let env = env().await;
     let target = "/_matrix/federation/v1/make_join/%21r%3Ahs.test/%40mallory%3Ahs.test?ver=11";
