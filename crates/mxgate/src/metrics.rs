@@ -165,6 +165,11 @@ impl Metrics {
             "Key changes seen for servers with known keys",
             key_rotations.clone(),
         );
+        registry.register(
+            "mxgate_discovery_changes",
+            "Changes of a well-known delegation (discovery = \"well-known\")",
+            crate::client::discovery::changes_counter(),
+        );
         Self {
             registry,
             requests,

@@ -24,7 +24,7 @@ use crate::{
     inbound::{Gateway, StateError},
     metrics::{self, Metrics, Readiness},
     outbound::{OutboundGateway, OutboundListener, OutboundSetupError, run_outbound},
-    tls::{self, CertKeyPaths, TlsError},
+    tls::{self, CertKeyPaths, ReloadableCerts, SniResolver, TlsError},
 };
 
 /// How long shutdown waits for in-flight connections to finish.
@@ -74,16 +74,29 @@ impl ServeError {
 
 /// Serves inbound federation traffic on `listener` until `shutdown`
 /// completes, then stops accepting and drains open connections (up to 30 s).
-/// TLS is used when the gateway's config has `[[inbound.tls]]`. The TLS
-/// certificates and the connection limits are read once, here: a reload
-/// changes routing, trust, keys, rate and body limits, not these.
+/// TLS is used when the gateway's config has `[[inbound.tls]]`. The
+/// connection limits are read once, here: a reload changes routing, trust,
+/// keys, rate and body limits, not these.
 pub async fn run(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let certs = inbound_certs(&gateway.config())?;
+    run_with_certs(listener, gateway, certs, shutdown).await
+}
+
+/// [`run`] with the inbound certificates given (`None`: plain HTTP), so
+/// that the caller can replace them while serving ([`serve`] does on
+/// `SIGHUP`).
+pub async fn run_with_certs(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    certs: Option<Arc<ReloadableCerts>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let config = gateway.config();
-    let acceptor = tls_acceptor(&config)?;
+    let acceptor = certs.map(tls_acceptor).transpose()?;
     let limits = config.inbound.limits;
     let builder = Arc::new(conn::builder(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -152,6 +165,7 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
         }
         None => None,
     };
+    let certs = inbound_certs(&config)?;
     let options = client_options(&config);
     let gateway = Arc::new(Gateway::new(config, options, metrics.clone(), audit)?);
     let listener = bind(inbound_addr).await?;
@@ -175,8 +189,11 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
     let hangups = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
     tokio::spawn(reload_on_sighup(
         hangups,
-        gateway.clone(),
-        outbound_gateway,
+        Reloadable {
+            gateway: gateway.clone(),
+            outbound: outbound_gateway,
+            certs: certs.clone(),
+        },
         config_path,
     ));
     let signals = terminate_signal().await?;
@@ -186,7 +203,7 @@ pub async fn serve(config: Config, config_path: PathBuf) -> Result<(), ServeErro
         let _ = stop.send(true);
     });
     tracing::info!(listen = %inbound_addr, "inbound gateway listening");
-    run(listener, gateway, wait_stop(stopped)).await
+    run_with_certs(listener, gateway, certs, wait_stop(stopped)).await
 }
 
 /// The upstream client options: `[outbound]` timeouts when configured.
@@ -224,11 +241,16 @@ pub async fn probe_upstreams(gateway: Arc<Gateway>, readiness: Arc<Readiness>) {
     while probes.join_next().await.is_some() {}
 }
 
-fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, ServeError> {
+/// The certificates of `config`'s `[[inbound.tls]]` (`None`: plain HTTP).
+pub fn inbound_certs(config: &Config) -> Result<Option<Arc<ReloadableCerts>>, TlsError> {
     if config.inbound.tls.is_empty() {
         return Ok(None);
     }
-    let pairs: Vec<CertKeyPaths> = config
+    Ok(Some(Arc::new(ReloadableCerts::load(&cert_pairs(config))?)))
+}
+
+fn cert_pairs(config: &Config) -> Vec<CertKeyPaths> {
+    config
         .inbound
         .tls
         .iter()
@@ -236,10 +258,11 @@ fn tls_acceptor(config: &Config) -> Result<Option<TlsAcceptor>, ServeError> {
             cert: files.cert.clone(),
             key: files.key.clone(),
         })
-        .collect();
-    Ok(Some(TlsAcceptor::from(Arc::new(tls::server_config(
-        &pairs,
-    )?))))
+        .collect()
+}
+
+fn tls_acceptor(certs: Arc<ReloadableCerts>) -> Result<TlsAcceptor, TlsError> {
+    Ok(TlsAcceptor::from(Arc::new(tls::server_config_with(certs)?)))
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
@@ -252,18 +275,22 @@ async fn wait_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Re-reads and validates the config on every `SIGHUP`; a valid config is
-/// swapped in for new requests (inbound, then outbound), an invalid one is
-/// logged and ignored. Listeners are not rebound.
-async fn reload_on_sighup(
-    mut hangups: Signal,
+/// What a `SIGHUP` reloads.
+struct Reloadable {
     gateway: Arc<Gateway>,
     outbound: Option<Arc<OutboundGateway>>,
-    path: PathBuf,
-) {
+    certs: Option<Arc<ReloadableCerts>>,
+}
+
+/// Re-reads and validates the config on every `SIGHUP`; a valid config is
+/// swapped in for new requests (outbound, inbound, then the inbound TLS
+/// certificates for new connections), an invalid one — including
+/// certificate files that do not load — is logged and ignored. Listeners
+/// are not rebound.
+async fn reload_on_sighup(mut hangups: Signal, parts: Reloadable, path: PathBuf) {
     while hangups.recv().await.is_some() {
         let result = match crate::cli::load_config(&path) {
-            Ok(config) => reload(&gateway, outbound.as_deref(), config).await,
+            Ok(config) => reload(&parts, config).await,
             Err(error) => Err(error.to_string()),
         };
         match result {
@@ -277,15 +304,27 @@ async fn reload_on_sighup(
     }
 }
 
-async fn reload(
-    gateway: &Gateway,
-    outbound: Option<&OutboundGateway>,
-    config: Config,
-) -> Result<(), String> {
-    if let Some(outbound) = outbound {
+async fn reload(parts: &Reloadable, config: Config) -> Result<(), String> {
+    // Certificates load first: a bad file refuses the whole reload.
+    let resolver = match &parts.certs {
+        Some(_) => {
+            Some(SniResolver::load(&cert_pairs(&config)).map_err(|e| format!("inbound TLS: {e}"))?)
+        }
+        None if !config.inbound.tls.is_empty() => {
+            tracing::warn!("[[inbound.tls]] added: TLS starts only after a restart");
+            None
+        }
+        None => None,
+    };
+    if let Some(outbound) = &parts.outbound {
         outbound.reload(&config).await.map_err(|e| e.to_string())?;
     }
-    gateway.reload(config).map_err(|e| e.to_string())
+    parts.gateway.reload(config).map_err(|e| e.to_string())?;
+    if let (Some(certs), Some(resolver)) = (&parts.certs, resolver) {
+        certs.replace(resolver);
+        tracing::info!("inbound TLS certificates reloaded");
+    }
+    Ok(())
 }
 
 /// Resolves on `SIGTERM` or ctrl-c.

@@ -1,6 +1,7 @@
 //! rustls configuration: the inbound server side (PEM certificate chains,
-//! SNI-based certificate selection, ALPN `h2` + `http/1.1`) and the client
-//! side's root stores (pinned CA files, system roots).
+//! SNI-based certificate selection, certificates swappable at run time by
+//! [`ReloadableCerts`], ALPN `h2` + `http/1.1`) and the client side's root
+//! stores (pinned CA files, system roots).
 //!
 //! Only the `ring` crypto provider is used. Every error names the file it
 //! came from, so an operator sees which path in the config is wrong.
@@ -8,7 +9,7 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use rustls::{
@@ -99,11 +100,16 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// pairs chosen by SNI (the first pair when the client sends no SNI or an
 /// unknown name), ALPN `h2` and `http/1.1`.
 pub fn server_config(pairs: &[CertKeyPaths]) -> Result<ServerConfig, TlsError> {
-    let resolver = SniResolver::load(pairs)?;
+    server_config_with(Arc::new(SniResolver::load(pairs)?))
+}
+
+/// Builds the inbound server configuration around a certificate resolver
+/// (e.g. a [`ReloadableCerts`]), with ALPN `h2` and `http/1.1`.
+pub fn server_config_with(resolver: Arc<dyn ResolvesServerCert>) -> Result<ServerConfig, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .with_cert_resolver(resolver);
     config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
@@ -206,6 +212,65 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// The inbound certificates, replaceable while serving: each TLS handshake
+/// uses the [`SniResolver`] current at that moment, so a reload (`SIGHUP`)
+/// affects new connections only; established ones keep their session.
+pub struct ReloadableCerts {
+    current: RwLock<Arc<SniResolver>>,
+}
+
+impl ReloadableCerts {
+    /// Starts with these loaded certificates.
+    pub fn new(resolver: SniResolver) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(resolver)),
+        }
+    }
+
+    /// Loads every pair (see [`SniResolver::load`]).
+    pub fn load(pairs: &[CertKeyPaths]) -> Result<Self, TlsError> {
+        Ok(Self::new(SniResolver::load(pairs)?))
+    }
+
+    /// Loads the pairs and, only if all of them load, serves them from the
+    /// next handshake on. On error the current certificates stay.
+    pub fn reload(&self, pairs: &[CertKeyPaths]) -> Result<(), TlsError> {
+        self.replace(SniResolver::load(pairs)?);
+        Ok(())
+    }
+
+    /// Serves `resolver` from the next handshake on.
+    pub fn replace(&self, resolver: SniResolver) {
+        let resolver = Arc::new(resolver);
+        match self.current.write() {
+            Ok(mut guard) => *guard = resolver,
+            Err(poisoned) => *poisoned.into_inner() = resolver,
+        }
+    }
+
+    /// The certificates served now.
+    pub fn current(&self) -> Arc<SniResolver> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl fmt::Debug for ReloadableCerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReloadableCerts")
+            .field(&self.current())
+            .finish()
+    }
+}
+
+impl ResolvesServerCert for ReloadableCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current().select(hello.server_name())
+    }
+}
+
 fn leaf_matches(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
     let Some(leaf) = key.cert.first() else {
         return false;
@@ -297,5 +362,27 @@ mod tests {
         let err = load_certified_key(&mismatched).unwrap_err();
         assert_eq!(err.reason(), "tls_key", "{err}");
         assert!(err.to_string().contains("b.test.key"), "{err}");
+    }
+
+    #[test]
+    fn reload_swaps_only_after_a_complete_load() {
+        let dir = temp_dir("reload");
+        let a = self_signed(&dir, "a.test");
+        let b = self_signed(&dir, "b.test");
+        let certs = ReloadableCerts::load(std::slice::from_ref(&a)).unwrap();
+        let served = || certs.current().select(None).unwrap();
+        let leaf_a = load_certified_key(&a).unwrap();
+        assert_eq!(leaf_of(&served()), leaf_of(&leaf_a));
+        let broken = CertKeyPaths {
+            cert: b.cert.clone(),
+            key: dir.join("missing.key"),
+        };
+        let err = certs.reload(&[b.clone(), broken]).unwrap_err();
+        assert_eq!(err.reason(), "tls_pem", "{err}");
+        assert_eq!(leaf_of(&served()), leaf_of(&leaf_a), "old pair kept");
+        assert!(matches!(certs.reload(&[]), Err(TlsError::NoPairs)));
+        certs.reload(std::slice::from_ref(&b)).unwrap();
+        let leaf_b = load_certified_key(&b).unwrap();
+        assert_eq!(leaf_of(&served()), leaf_of(&leaf_b));
     }
 }

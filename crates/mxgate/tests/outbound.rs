@@ -492,23 +492,24 @@ async fn concurrency_per_destination_is_limited() {
 }
 
 #[tokio::test]
-async fn remote_without_pinned_address_is_refused_with_a_reason() {
+async fn unreachable_discovered_remote_fails_closed() {
     let world = World::start("unpinned").await;
-    let (addr, _gw) = world.tcp_gateway("report").await;
+    let (addr, gw) = world.tcp_gateway("report").await;
     let response = send(
         addr,
         &proxied("GET", UNPINNED, "/_matrix/key/v2/server", None),
     )
     .await;
-    assert_eq!(response.status, 403, "{response:?}");
-    assert_eq!(response.errcode(), "M_FORBIDDEN");
+    assert_eq!(response.status, 502, "{response:?}");
     assert!(
-        response
-            .error()
-            .contains("destination unpinned.test has no pinned address"),
-        "{}",
+        response.error().contains(UNPINNED),
+        "the error names the destination: {}",
         response.error()
     );
+    let lines = gw.audit_lines().await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["verdict"], "failed");
+    assert_eq!(lines[0]["destination"], UNPINNED);
 }
 
 #[tokio::test]

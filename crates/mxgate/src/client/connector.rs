@@ -1,6 +1,8 @@
 //! The pinned connector: maps a request URI's `scheme://authority` to a
-//! configured route, connects TCP to the route's address and runs TLS
-//! against the route's TLS name — the TCP target and the TLS name may differ.
+//! configured route (or, for well-known discovery, a route registered when
+//! the delegation was resolved), connects TCP to the route's address and runs
+//! TLS against the route's TLS name — the TCP target and the TLS name may
+//! differ.
 
 use std::{
     collections::HashMap,
@@ -28,7 +30,7 @@ use tokio::{
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
-use super::ClientError;
+use super::{ClientError, discovery::DynamicRoutes};
 
 /// Why a connection could not be opened.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -115,16 +117,31 @@ impl Route {
 #[derive(Clone)]
 pub(crate) struct PinnedConnector {
     routes: Arc<HashMap<String, Arc<Route>>>,
+    discovered: DynamicRoutes,
     timeout: Duration,
 }
 
 impl PinnedConnector {
-    /// Routes keyed by `scheme://authority` as in request URIs.
-    pub(crate) fn new(routes: HashMap<String, Arc<Route>>, timeout: Duration) -> Self {
+    /// Routes keyed by `scheme://authority` as in request URIs: the static
+    /// ones first, then those of resolved well-known delegations.
+    pub(crate) fn new(
+        routes: HashMap<String, Arc<Route>>,
+        discovered: DynamicRoutes,
+        timeout: Duration,
+    ) -> Self {
         Self {
             routes: Arc::new(routes),
+            discovered,
             timeout,
         }
+    }
+
+    fn route(&self, key: &str) -> Option<Arc<Route>> {
+        if let Some(route) = self.routes.get(key) {
+            return Some(route.clone());
+        }
+        let discovered = self.discovered.read().unwrap_or_else(|p| p.into_inner());
+        discovered.get(key).cloned()
     }
 }
 
@@ -142,7 +159,7 @@ impl tower_service::Service<Uri> for PinnedConnector {
             (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
             _ => uri.to_string(),
         };
-        let route = self.routes.get(&key).cloned();
+        let route = self.route(&key);
         let timeout = self.timeout;
         Box::pin(async move {
             let route = route.ok_or(ConnectError::NoRoute(key))?;
@@ -178,7 +195,7 @@ async fn connect(route: &Route) -> Result<ClientIo, ConnectError> {
 }
 
 /// Connects to the first address of `host` that accepts.
-async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+pub(super) async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return TcpStream::connect(SocketAddr::new(ip, port)).await;
     }

@@ -1,8 +1,8 @@
 //! Pooled HTTP(S) client to our homeservers' upstreams and to trusted remotes.
 //!
-//! Every destination is pinned in config: a request can only go to a server
-//! name the client was built with, over the TCP address and TLS roots
-//! configured for it. There is no DNS SRV or `.well-known` discovery here.
+//! Every destination is named in config: a request can only go to a server
+//! name the client was built with, with the TLS roots configured for it.
+//! There is never a DNS SRV lookup.
 //!
 //! - A `[[homeserver]]` is reached at its `upstream` (`http` or `https`).
 //! - A `[[remote]]` is reached over TLS at its pinned `address`, while the TLS
@@ -10,6 +10,10 @@
 //!   host, as in the spec's server-name resolution
 //!   (<https://spec.matrix.org/v1.16/server-server-api/#resolving-server-names>).
 //!   An IP-literal server name sends no SNI and needs an IP SAN.
+//! - A `[[remote]]` with `discovery = "well-known"` (no `address`) is
+//!   resolved lazily through `/.well-known/matrix/server` and cached; see
+//!   [`discovery`]. Requests to it are re-targeted to the delegated name
+//!   (URI authority, `Host`, SNI), so pooled connections follow a change.
 //! - Roots: the destination's pinned `ca` file only; else the global
 //!   `[outbound] ca`; else the system trust store. Optional SPKI pins.
 //!
@@ -17,19 +21,26 @@
 //! whenever the peer selects `h2` by ALPN.
 
 mod connector;
+pub mod discovery;
+mod error;
 mod pins;
+mod well_known;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
-use hyper::{Request, Response, Uri, body::Incoming};
+use hyper::{
+    Request, Response, Uri,
+    body::Incoming,
+    header::{self, HeaderValue},
+};
 use hyper_util::{
     client::legacy::Client,
     rt::{TokioExecutor, TokioTimer},
 };
 use mxgate_core::{
-    config::{Config, HostPort, Scheme, SpkiPin, Upstream},
+    config::{Config, Discovery, HostPort, Scheme, SpkiPin, Upstream},
     ids::ServerName,
 };
 use rustls::{ClientConfig, RootCertStore};
@@ -37,6 +48,9 @@ use rustls::{ClientConfig, RootCertStore};
 use crate::tls::{self, TlsError};
 pub use connector::ConnectError;
 use connector::{PinnedConnector, Route};
+use discovery::{Discoverer, DiscoveryEvents, DiscoveryOptions, DynamicRoutes, WellKnownSpec};
+pub use error::ClientError;
+pub use well_known::DiscoveryError;
 
 /// A boxed error, as carried by [`ClientBody`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -97,7 +111,16 @@ pub struct TlsSettings {
 pub struct Destination {
     server: ServerName,
     base: String,
-    route: Arc<Route>,
+    via: Via,
+}
+
+/// How a destination is reached.
+#[derive(Clone)]
+enum Via {
+    /// A fixed route.
+    Route(Arc<Route>),
+    /// A route resolved through `/.well-known/matrix/server`.
+    WellKnown(Arc<WellKnownSpec>),
 }
 
 impl Destination {
@@ -118,7 +141,7 @@ impl Destination {
         Ok(Self {
             base: upstream.to_string(),
             server,
-            route: Arc::new(route),
+            via: Via::Route(Arc::new(route)),
         })
     }
 
@@ -133,12 +156,43 @@ impl Destination {
         let target = connector::TlsTarget::new(server.host(), client_config(tls)?)?;
         let route = match address {
             Some(address) => Route::new(&address.host, address.port, Some(target)),
-            None => Route::new(server.host(), server.port().unwrap_or(8448), Some(target)),
+            None => Route::new(
+                server.host(),
+                server.port().unwrap_or(discovery::DEFAULT_PORT),
+                Some(target),
+            ),
         };
         Ok(Self {
             base: format!("https://{server}"),
             server,
-            route: Arc::new(route),
+            via: Via::Route(Arc::new(route)),
+        })
+    }
+
+    /// A remote server found by the spec's server-name resolution (see
+    /// [`discovery`]): an IP literal or a name with an explicit port is
+    /// reached at itself at once; any other name through its
+    /// `/.well-known/matrix/server` delegation, resolved on first use.
+    pub fn well_known(
+        server: ServerName,
+        tls: &TlsSettings,
+        options: DiscoveryOptions,
+    ) -> Result<Self, ClientError> {
+        if server.is_ip_literal() || server.port().is_some() {
+            return Self::remote(server, None, tls);
+        }
+        let config = client_config(tls)?;
+        let mut fetch_tls = (*config).clone();
+        fetch_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let spec = WellKnownSpec {
+            tls: config,
+            fetch_tls: Arc::new(fetch_tls),
+            options,
+        };
+        Ok(Self {
+            base: format!("https://{server}"),
+            server,
+            via: Via::WellKnown(Arc::new(spec)),
         })
     }
 
@@ -157,6 +211,9 @@ impl Destination {
 pub struct HttpClient<B = ClientBody> {
     inner: Client<PinnedConnector, B>,
     destinations: Arc<HashMap<ServerName, Destination>>,
+    /// Discovered destinations by base (`https://{server}`).
+    discovered: Arc<HashMap<String, Arc<Discoverer>>>,
+    discovery_events: Arc<DiscoveryEvents>,
     response_timeout: Duration,
 }
 
@@ -165,6 +222,8 @@ impl<B> Clone for HttpClient<B> {
         Self {
             inner: self.inner.clone(),
             destinations: self.destinations.clone(),
+            discovered: self.discovered.clone(),
+            discovery_events: self.discovery_events.clone(),
             response_timeout: self.response_timeout,
         }
     }
@@ -177,7 +236,8 @@ where
     B::Error: Into<BoxError>,
 {
     /// A client for every `[[homeserver]]` upstream and every `[[remote]]`
-    /// with a pinned address, with `[outbound]` timeouts when configured.
+    /// (pinned `address`, or `discovery = "well-known"` with default
+    /// [`DiscoveryOptions`]), with `[outbound]` timeouts when configured.
     pub fn from_config(config: &Config) -> Result<Self, ClientError> {
         let outbound = config.outbound.as_ref();
         let global_ca = outbound.and_then(|o| o.ca.clone());
@@ -194,10 +254,6 @@ where
             )?);
         }
         for remote in &config.remotes {
-            let Some(address) = &remote.address else {
-                tracing::warn!(server = %remote.server_name, "no pinned address: not reachable");
-                continue;
-            };
             let tls = TlsSettings {
                 ca_files: remote
                     .ca
@@ -208,7 +264,17 @@ where
                 spki_pins: remote.spki_pins.clone(),
             };
             let server = remote.server_name.clone();
-            destinations.push(Destination::remote(server, Some(address), &tls)?);
+            let destination = match (&remote.address, remote.discovery) {
+                (Some(address), _) => Destination::remote(server, Some(address), &tls)?,
+                (None, Discovery::WellKnown) => {
+                    Destination::well_known(server, &tls, DiscoveryOptions::default())?
+                }
+                (None, Discovery::Pinned) => {
+                    tracing::warn!(%server, "no pinned address: not reachable");
+                    continue;
+                }
+            };
+            destinations.push(destination);
         }
         let mut options = ClientOptions::default();
         if let Some(outbound) = outbound {
@@ -225,10 +291,24 @@ where
     ) -> Result<Self, ClientError> {
         let mut by_name = HashMap::new();
         let mut routes = HashMap::new();
+        let mut discovered = HashMap::new();
+        let dynamic = DynamicRoutes::default();
+        let discovery_events = Arc::new(DiscoveryEvents::default());
         for dest in destinations {
-            if routes
-                .insert(dest.base.clone(), dest.route.clone())
-                .is_some()
+            let duplicate = match &dest.via {
+                Via::Route(route) => routes.insert(dest.base.clone(), route.clone()).is_some(),
+                Via::WellKnown(spec) => {
+                    let discoverer = Discoverer::new(
+                        dest.server.clone(),
+                        spec.clone(),
+                        dynamic.clone(),
+                        discovery_events.clone(),
+                    );
+                    let discoverer = Arc::new(discoverer);
+                    discovered.insert(dest.base.clone(), discoverer).is_some()
+                }
+            };
+            if duplicate || (routes.contains_key(&dest.base) && discovered.contains_key(&dest.base))
             {
                 return Err(ClientError::DuplicateDestination(dest.base));
             }
@@ -236,7 +316,7 @@ where
                 return Err(ClientError::DuplicateDestination(old.server.to_string()));
             }
         }
-        let connector = PinnedConnector::new(routes, options.connect_timeout);
+        let connector = PinnedConnector::new(routes, dynamic, options.connect_timeout);
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(options.pool_idle_timeout)
             .pool_max_idle_per_host(options.pool_max_idle_per_host)
@@ -246,6 +326,8 @@ where
         Ok(Self {
             inner,
             destinations: Arc::new(by_name),
+            discovered: Arc::new(discovered),
+            discovery_events,
             response_timeout: options.response_timeout,
         })
     }
@@ -267,9 +349,30 @@ where
         text.parse().map_err(|_| ClientError::InvalidUri(text))
     }
 
+    /// Counters of the well-known discoveries of this client (shared by its
+    /// clones).
+    pub fn discovery_events(&self) -> Arc<DiscoveryEvents> {
+        self.discovery_events.clone()
+    }
+
     /// Sends `request` (absolute URI from [`Self::uri_for`]) and returns the
-    /// response once its headers arrived; the body streams.
-    pub async fn request(&self, request: Request<B>) -> Result<Response<Incoming>, ClientError> {
+    /// response once its headers arrived; the body streams. A request to a
+    /// well-known destination first resolves it (or fails closed with
+    /// [`ClientError::Discovery`]) and is re-targeted to the delegated name.
+    pub async fn request(
+        &self,
+        mut request: Request<B>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        if let Some(discoverer) = self.discoverer_for(request.uri()) {
+            let target = discoverer
+                .resolve()
+                .await
+                .map_err(|source| ClientError::Discovery {
+                    server: discoverer.server().clone(),
+                    source: Box::new(source),
+                })?;
+            retarget(&mut request, &target)?;
+        }
         let sent = self.inner.request(request);
         match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(Ok(response)) => Ok(response),
@@ -277,71 +380,27 @@ where
             Err(_) => Err(ClientError::ResponseTimeout),
         }
     }
-}
 
-/// Why a request could not be sent or answered.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The server is not a configured destination.
-    #[error("not a configured destination: {0}")]
-    UnknownDestination(String),
-    /// Two destinations share a server name or base URI.
-    #[error("destination configured twice: {0}")]
-    DuplicateDestination(String),
-    /// A URI could not be built.
-    #[error("invalid URI: {0}")]
-    InvalidUri(String),
-    /// A TLS configuration could not be built.
-    #[error(transparent)]
-    TlsConfig(Box<TlsError>),
-    /// Connecting (TCP or TLS) failed.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    /// The response headers did not arrive in time.
-    #[error("timed out waiting for the response")]
-    ResponseTimeout,
-    /// The HTTP exchange failed after connecting.
-    #[error("HTTP exchange failed: {0}")]
-    Http(#[source] Box<hyper_util::client::legacy::Error>),
-}
-
-impl ClientError {
-    /// A stable snake_case label for metrics and logs.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::UnknownDestination(_) => "unknown_destination",
-            Self::DuplicateDestination(_) => "duplicate_destination",
-            Self::InvalidUri(_) => "invalid_uri",
-            Self::TlsConfig(_) => "tls_config",
-            Self::Connect(error) => error.reason(),
-            Self::ResponseTimeout => "response_timeout",
-            Self::Http(_) => "http_error",
+    fn discoverer_for(&self, uri: &Uri) -> Option<&Arc<Discoverer>> {
+        if self.discovered.is_empty() {
+            return None;
         }
-    }
-
-    /// Whether the destination was too slow (a gateway answers 504).
-    pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            Self::ResponseTimeout | Self::Connect(ConnectError::Timeout)
-        )
-    }
-
-    fn from_hyper(error: hyper_util::client::legacy::Error) -> Self {
-        let connect = std::error::Error::source(&error)
-            .and_then(|source| source.downcast_ref::<ConnectError>())
-            .cloned();
-        match connect {
-            Some(connect) => Self::Connect(connect),
-            None => Self::Http(Box::new(error)),
-        }
+        let (scheme, authority) = (uri.scheme_str()?, uri.authority()?);
+        self.discovered.get(&format!("{scheme}://{authority}"))
     }
 }
 
-impl From<TlsError> for ClientError {
-    fn from(error: TlsError) -> Self {
-        Self::TlsConfig(Box::new(error))
-    }
+/// Points `request` at the resolved `target`: URI authority (hence the pool
+/// key and HTTP/2 `:authority`) and `Host` become the delegated name.
+fn retarget<B>(request: &mut Request<B>, target: &ServerName) -> Result<(), ClientError> {
+    let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let text = format!("{}{path}", discovery::route_key(target));
+    let uri = text.parse().map_err(|_| ClientError::InvalidUri(text))?;
+    *request.uri_mut() = uri;
+    let host = HeaderValue::from_str(target.as_str())
+        .map_err(|_| ClientError::InvalidUri(target.to_string()))?;
+    request.headers_mut().insert(header::HOST, host);
+    Ok(())
 }
 
 fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, ClientError> {

@@ -11,11 +11,11 @@
 //! 2. an absolute-form `matrix-federation://` target (400) under `/_matrix/` (404);
 //! 3. the destination (the target's authority) is a `[[homeserver]]`
 //!    (forwarded to its `upstream`: internal traffic stays internal) or a
-//!    `[[remote]]` with a pinned `address` (TLS with its pinned roots; SNI and
-//!    `Host` = the server name, see [`crate::client`]) — anything else
-//!    (including a `[[remote]]` without `address`: no discovery here) is
-//!    403 `M_FORBIDDEN` naming the destination, and nothing is sent
-//!    anywhere. Key-server requests follow the same rule;
+//!    `[[remote]]` (at its pinned `address`, or where `discovery =
+//!    "well-known"` resolves it; TLS with its pinned roots, see
+//!    [`crate::client`]) — anything else is 403 `M_FORBIDDEN` naming the
+//!    destination, and nothing is sent anywhere. Key-server requests follow
+//!    the same rule;
 //! 4. X-Matrix (401); its `origin` is one of our homeservers and its
 //!    `destination`, when present, is the target's authority (403);
 //! 5. the body within `[inbound] max_body_send`, in `request_timeout` (413/408);

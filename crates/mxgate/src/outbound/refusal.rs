@@ -42,8 +42,9 @@ pub enum Refusal {
     /// `[[remote]]`: 403. Nothing is sent anywhere.
     #[error("destination {0} is not a trusted server in mxgate's configuration")]
     UntrustedDestination(String),
-    /// The destination is a `[[remote]]` without a pinned `address`: 403.
-    /// The outbound proxy never discovers addresses.
+    /// The destination is a `[[remote]]` for which the client has no route
+    /// (neither a pinned `address` nor well-known discovery): 403. The config
+    /// rejects such a remote, so this is a fail-closed guard.
     #[error(
         "destination {0} has no pinned address in mxgate's configuration (outbound needs [[remote]] address)"
     )]

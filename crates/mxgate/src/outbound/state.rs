@@ -30,7 +30,7 @@ pub(super) struct State {
     pub(super) secret: Secret,
     /// Our homeservers: the only allowed origins.
     pub(super) homeservers: HashSet<ServerName>,
-    /// `[[remote]]`s without a pinned `address` (never reachable here).
+    /// `[[remote]]`s the client can't reach (no `address`, no discovery).
     unpinned: HashSet<ServerName>,
     /// Concurrency slots per reachable destination.
     pub(super) slots: HashMap<ServerName, Arc<Semaphore>>,
@@ -55,10 +55,8 @@ impl State {
             .ok_or(OutboundSetupError::NotConfigured)?;
         let secret = Secret::from_file(&outbound.secret_file).await?;
         let client = HttpClient::from_config(config)?;
-        // A second client (own pool) for key fetches: `HttpClient` is not
-        // `Clone` for its default body type.
-        let key_client = HttpClient::from_config(config)?;
-        let keyring = Keyring::from_config(config, key_client, Arc::new(SystemClock));
+        // Key fetches share the pool and the well-known discovery cache.
+        let keyring = Keyring::from_config(config, client.clone(), Arc::new(SystemClock));
         Self::new(config, secret, client, keyring)
     }
 

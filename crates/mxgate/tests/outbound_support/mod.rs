@@ -38,7 +38,10 @@ pub const REMOTE: &str = "remote.test";
 /// A trusted remote whose pinned CA did not issue its certificate.
 pub const WRONG_CA: &str = "wrongca.test";
 /// A trusted remote without a pinned address.
-pub const UNPINNED: &str = "unpinned.test";
+/// A remote found by well-known discovery; an explicit port means it is
+/// reached at itself (no well-known fetch, no DNS: localhost is in /etc/hosts),
+/// and nothing listens on port 1.
+pub const UNPINNED: &str = "localhost:1";
 /// A trusted remote that answers too slowly.
 pub const SLOW: &str = "slow.test";
 /// The proxy secret.
