@@ -10,15 +10,19 @@
 //! - [`report`]: percentiles, the target's CPU µs per request from
 //!   `/proc/PID/stat`, the table and the JSON line.
 //! - [`upstream`]: the fake homeserver (200 `{"pdus":{}}` to `/send`).
+//! - [`idle`], [`slowloris`]: connections held open idle, or trickling
+//!   header bytes, for the reliability soak (`bench/soak.sh`).
 //! - [`tools`]: printing the origins' keys as config; bare verify cost.
 //!
 //! See `bench/README.md` for how the pieces are used by `bench/compare.sh`.
 
 #![forbid(unsafe_code)]
 
+mod idle;
 mod load;
 mod report;
 mod requests;
+mod slowloris;
 mod tools;
 mod upstream;
 
@@ -50,7 +54,9 @@ const EXAMPLES: &str = "Examples:
   mxgate-bench sign --pdus 10 --count 50000 --out /tmp/p10.pool
   mxgate-bench run --target http://127.0.0.1:18448 --requests /tmp/p10.pool \\
       --connections 32 --duration 5 --target-pid $(pgrep -n mxgate)
-  mxgate-bench run --target http://127.0.0.1:18448 --rate 2000 --json";
+  mxgate-bench run --target http://127.0.0.1:18448 --rate 2000 --json
+  mxgate-bench idle 127.0.0.1:18448 --connections 10000 --hold 20
+  mxgate-bench slowloris 127.0.0.1:18448 --connections 1000 --duration 60";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -85,6 +91,10 @@ enum Command {
         #[arg(long, value_name = "TIER")]
         toml: Option<String>,
     },
+    /// Open N connections and hold them idle (memory per idle connection).
+    Idle(idle::IdleArgs),
+    /// N connections trickling header bytes (slowloris), reporting closes.
+    Slowloris(slowloris::SlowlorisArgs),
     /// Time one bare ed25519-dalek `verify_strict` (900-byte message).
     VerifyCost {
         /// Print one JSON line.
@@ -182,6 +192,8 @@ fn main() -> ExitCode {
             Err(error) => fail(&error.to_string()),
         },
         Command::VerifyCost { json } => verify_cost(json),
+        Command::Idle(args) => hold(idle::run(&args)),
+        Command::Slowloris(args) => hold(slowloris::run(&args)),
     }
 }
 
@@ -256,6 +268,18 @@ fn publish(report: &Report, args: &RunArgs) -> ExitCode {
         print!("{}", report.table());
     }
     ExitCode::SUCCESS
+}
+
+/// Runs `idle` or `slowloris` and prints its final JSON line.
+fn hold(task: impl Future<Output = idle::HoldReport>) -> ExitCode {
+    match runtime(1) {
+        Ok(rt) => {
+            let report = rt.block_on(task);
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&format!("runtime: {error}")),
+    }
 }
 
 fn sign(args: &PoolArgs, out: &std::path::Path) -> ExitCode {
