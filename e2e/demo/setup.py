@@ -20,7 +20,7 @@ import yaml
 
 from harness import LOOPBACK, Federation, Gateway, HarnessError, Homeserver, free_port, mxgate_binary, wait_until
 from harness.configs import write_synapse_config
-from test_trust_module import ensure_module_installed
+from harness import ensure_module_installed
 
 STARTUP_TIMEOUT_S = 90.0
 ACCESS_RULES = "im.vector.room.access_rules"

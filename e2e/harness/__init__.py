@@ -31,6 +31,7 @@ from harness.client import User, q
 from harness.configs import Gateway, Remote
 from harness.errors import HarnessError, MatrixError
 from harness.federation import Federation, Homeserver
+from harness.module import ensure_module_installed
 from harness.procs import (
     LOOPBACK,
     TIMINGS,
@@ -55,6 +56,7 @@ __all__ = [
     "Process",
     "Remote",
     "User",
+    "ensure_module_installed",
     "free_port",
     "load_signing_key",
     "mxgate_binary",
