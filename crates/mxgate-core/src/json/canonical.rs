@@ -43,6 +43,37 @@ pub fn to_canonical_vec_without(object: &CanonicalJsonObject, skip: &[&str]) -> 
     out
 }
 
+/// Whether `bytes` are exactly the canonical encoding of `value`, decided
+/// while serializing `value` against them: nothing is allocated, and the
+/// first differing byte ends the comparison. Lets a caller use a body it
+/// received (Synapse sends canonical JSON) in place of re-serializing it.
+pub fn is_canonical_encoding(value: &CanonicalJsonValue, bytes: &[u8]) -> bool {
+    let mut expected = Expected { rest: bytes };
+    serde_json::to_writer(&mut expected, value).is_ok() && expected.rest.is_empty()
+}
+
+/// An `io::Write` that checks what is written against the bytes expected
+/// next, failing at the first difference.
+struct Expected<'a> {
+    rest: &'a [u8],
+}
+
+impl std::io::Write for Expected<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(buf) {
+            Some(rest) => {
+                self.rest = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Serializes `value` compactly into `out`.
 fn write_serialized<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // Writing into a Vec can't fail and every map key is a String, so
@@ -159,6 +190,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn canonical_encoding_is_recognised_exactly() {
+        let value = parse_strict(br#"{"b":[1,"x\n"],"a":{}}"#).unwrap();
+        assert!(is_canonical_encoding(&value, br#"{"a":{},"b":[1,"x\n"]}"#));
+        for other in [
+            &br#"{"b":[1,"x\n"],"a":{}}"#[..],
+            br#"{"a":{}, "b":[1,"x\n"]}"#,
+            br#"{"a":{},"b":[1,"x\u000a"]}"#,
+            br#"{"a":{},"b":[1,"x\n"]} "#,
+            br#"{"a":{},"b":[1,"x\n"]"#,
+            b"",
+        ] {
+            assert!(!is_canonical_encoding(&value, other), "{other:?}");
+        }
+    }
+
     fn arb_value() -> impl Strategy<Value = CanonicalJsonValue> {
         const LIMIT: i64 = (1 << 53) - 1;
         let leaf = prop_oneof![
@@ -183,7 +230,11 @@ mod tests {
             let bytes = to_canonical_vec(&value);
             let reparsed = parse_strict(&bytes).unwrap();
             prop_assert_eq!(&reparsed, &value);
-            prop_assert_eq!(to_canonical_vec(&reparsed), bytes);
+            prop_assert_eq!(to_canonical_vec(&reparsed), bytes.clone());
+            prop_assert!(is_canonical_encoding(&value, &bytes));
+            let mut padded = bytes;
+            padded.push(b' ');
+            prop_assert!(!is_canonical_encoding(&value, &padded));
         }
     }
 }

@@ -35,7 +35,8 @@ pub use ruma_common::{CanonicalJsonObject, CanonicalJsonValue};
 
 pub use self::{
     canonical::{
-        to_canonical_vec, to_canonical_vec_without, write_canonical, write_canonical_without,
+        is_canonical_encoding, to_canonical_vec, to_canonical_vec_without, write_canonical,
+        write_canonical_without,
     },
     parse::{parse_object, parse_strict},
     sign::{SignatureError, decode_base64, encode_base64, sign_json, verify_json},

@@ -5,7 +5,7 @@
 //! Numbers arrive as `visit_i64`/`visit_u64`/`visit_f64`, which holds as long as
 //! serde_json's `arbitrary_precision` feature stays off in the build.
 
-use std::{cell::Cell, fmt};
+use std::{cell::Cell, collections::btree_map::Entry, fmt};
 
 use js_int::Int;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -153,12 +153,17 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         let child = self.nested()?;
         let mut object = CanonicalJsonObject::new();
         while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                let key = key.chars().take(MAX_KEY_ECHO).collect();
-                return Err(self.fail(JsonError::DuplicateKey { key }));
+            // One descent of the tree per key: the slot found for the
+            // duplicate check is the one the value goes into.
+            match object.entry(key) {
+                Entry::Occupied(slot) => {
+                    let key = slot.key().chars().take(MAX_KEY_ECHO).collect();
+                    return Err(self.fail(JsonError::DuplicateKey { key }));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(child)?);
+                }
             }
-            let value = map.next_value_seed(child)?;
-            object.insert(key, value);
         }
         Ok(CanonicalJsonValue::Object(object))
     }

@@ -16,7 +16,7 @@ mod tests;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::ids::{IdError, KeyId, ServerName};
-use crate::json::{CanonicalJsonValue, encode_base64, write_canonical};
+use crate::json::{self, CanonicalJsonValue, encode_base64, write_canonical};
 
 /// A parsed `Authorization: X-Matrix ...` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,22 +107,55 @@ impl RequestToSign<'_> {
     /// `uri` are already in canonical (code point) order.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96 + self.uri.len());
+        self.write_signing_bytes(&mut out, write_canonical);
+        out
+    }
+
+    /// [`Self::signing_bytes`], given `raw_content`: the body `content` was
+    /// parsed from. When those bytes are exactly the canonical encoding of
+    /// `content` (as Synapse sends them), they are copied in instead of
+    /// re-serializing the value; otherwise the value is serialized. Both give
+    /// the same bytes ([`json::is_canonical_encoding`] proves it per request).
+    pub fn signing_bytes_with_raw(&self, raw_content: &[u8]) -> Vec<u8> {
+        let raw = self
+            .content
+            .is_some_and(|content| json::is_canonical_encoding(content, raw_content));
+        let mut out = Vec::with_capacity(
+            128 + self.uri.len()
+                + self.origin.as_str().len()
+                + self.destination.as_str().len()
+                + raw_content.len(),
+        );
+        self.write_signing_bytes(&mut out, |content, out| {
+            if raw {
+                out.extend_from_slice(raw_content);
+            } else {
+                write_canonical(content, out);
+            }
+        });
+        out
+    }
+
+    fn write_signing_bytes(
+        &self,
+        out: &mut Vec<u8>,
+        write_content: impl FnOnce(&CanonicalJsonValue, &mut Vec<u8>),
+    ) {
         out.push(b'{');
         if let Some(content) = self.content {
             out.extend_from_slice(br#""content":"#);
-            write_canonical(content, &mut out);
+            write_content(content, out);
             out.push(b',');
         }
         out.extend_from_slice(br#""destination":"#);
-        write_json_string(self.destination.as_str(), &mut out);
+        write_json_string(self.destination.as_str(), out);
         out.extend_from_slice(br#","method":"#);
-        write_json_string(self.method, &mut out);
+        write_json_string(self.method, out);
         out.extend_from_slice(br#","origin":"#);
-        write_json_string(self.origin.as_str(), &mut out);
+        write_json_string(self.origin.as_str(), out);
         out.extend_from_slice(br#","uri":"#);
-        write_json_string(self.uri, &mut out);
+        write_json_string(self.uri, out);
         out.push(b'}');
-        out
     }
 
     /// Signs the request, giving the header to send (with `destination`).
@@ -150,6 +183,25 @@ impl RequestToSign<'_> {
     /// dalek accepts; such a key can only come from the origin's own key
     /// document.
     pub fn verify(&self, xm: &XMatrix, key: &VerifyingKey) -> Result<(), XMatrixError> {
+        self.check_names(xm)?;
+        key.verify_strict(&self.signing_bytes(), &xm.sig)
+            .map_err(|_| XMatrixError::BadSignature)
+    }
+
+    /// [`Self::verify`], with the signed bytes built by
+    /// [`Self::signing_bytes_with_raw`] from the body `content` was parsed from.
+    pub fn verify_with_raw(
+        &self,
+        xm: &XMatrix,
+        key: &VerifyingKey,
+        raw_content: &[u8],
+    ) -> Result<(), XMatrixError> {
+        self.check_names(xm)?;
+        key.verify_strict(&self.signing_bytes_with_raw(raw_content), &xm.sig)
+            .map_err(|_| XMatrixError::BadSignature)
+    }
+
+    fn check_names(&self, xm: &XMatrix) -> Result<(), XMatrixError> {
         if xm.origin != *self.origin {
             return Err(XMatrixError::OriginMismatch);
         }
@@ -160,8 +212,7 @@ impl RequestToSign<'_> {
         {
             return Err(XMatrixError::DestinationMismatch);
         }
-        key.verify_strict(&self.signing_bytes(), &xm.sig)
-            .map_err(|_| XMatrixError::BadSignature)
+        Ok(())
     }
 }
 

@@ -168,11 +168,13 @@ pub(super) fn parse_content(
     }
 }
 
-/// Gets the origin's key (pinned, cached or fetched) and verifies the signature.
+/// Gets the origin's key (pinned, cached or fetched) and verifies the
+/// signature; `body` is the raw body the request's content was parsed from.
 pub(super) async fn verify(
     state: &State,
     request: &RequestToSign<'_>,
     xm: &XMatrix,
+    body: &[u8],
 ) -> Result<(), Denied> {
     if !state.verify {
         return Ok(());
@@ -185,5 +187,5 @@ pub(super) async fn verify(
             return Err(Denied::Unauthorized(error.reason()));
         }
     };
-    Ok(request.verify(xm, &key)?)
+    Ok(request.verify_with_raw(xm, &key, body)?)
 }

@@ -13,6 +13,8 @@ use crate::{
     proxy::{self, ReadBodyError},
 };
 
+const X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
+
 /// Reads the whole body into one buffer (see [`proxy::read_body`]).
 pub(super) async fn read_body(
     body: Incoming,
@@ -30,7 +32,10 @@ pub(super) async fn read_body(
 
 /// Sends the request to `destination`'s upstream with the original method,
 /// raw request-target, the headers that matter and the exact body bytes,
-/// and streams the response back (minus hop-by-hop headers).
+/// and streams the response back (minus hop-by-hop headers). At most
+/// [`MAX_UPSTREAM_IN_FLIGHT`](super::state::MAX_UPSTREAM_IN_FLIGHT) requests
+/// per homeserver wait for their response head at once (504 when no slot
+/// frees up within the request timeout).
 pub(super) async fn forward(
     state: &State,
     destination: &ServerName,
@@ -47,10 +52,14 @@ pub(super) async fn forward(
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     copy_headers(&parts.headers, request.headers_mut(), conn);
+    let slot = state
+        .upstream_slot(destination, state.limits.request_timeout)
+        .await?;
     let response = state.client.request(request).await.map_err(|error| {
         tracing::warn!(%destination, %error, "upstream request failed");
         Denied::from(&error)
     })?;
+    drop(slot);
     let (mut head, body) = response.into_parts();
     proxy::strip_hop_by_hop(&mut head.headers);
     let body = body.map_err(BodyError::from).boxed_unsync();
@@ -59,9 +68,7 @@ pub(super) async fn forward(
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, conn: &ConnInfo) {
     proxy::copy_forwarded_headers(from, to);
-    if let Some(peer) = conn.peer
-        && let Ok(value) = header::HeaderValue::from_str(&peer.ip().to_string())
-    {
-        to.insert(header::HeaderName::from_static("x-forwarded-for"), value);
+    if let Some(value) = &conn.forwarded_for {
+        to.insert(X_FORWARDED_FOR, value.clone());
     }
 }

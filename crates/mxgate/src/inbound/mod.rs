@@ -40,7 +40,7 @@ use std::{
 };
 
 use http_body_util::Full;
-use hyper::{Method, Request, Response, Uri, body::Incoming};
+use hyper::{Method, Request, Response, Uri, body::Incoming, header::HeaderValue};
 use mxgate_core::{
     config::{Config, Mode},
     endpoints::{self, EndpointKind},
@@ -81,6 +81,22 @@ pub struct ConnInfo {
     pub peer: Option<SocketAddr>,
     /// The TLS SNI name, when TLS was used and the client sent one.
     pub sni: Option<Arc<str>>,
+    /// `X-Forwarded-For` for `peer`, built once per connection rather than
+    /// once per request.
+    forwarded_for: Option<HeaderValue>,
+}
+
+impl ConnInfo {
+    /// A connection from `peer`, with the TLS SNI name if any.
+    pub fn new(peer: Option<SocketAddr>, sni: Option<Arc<str>>) -> Self {
+        let forwarded_for =
+            peer.and_then(|peer| HeaderValue::from_str(&peer.ip().to_string()).ok());
+        Self {
+            peer,
+            sni,
+            forwarded_for,
+        }
+    }
 }
 
 impl Gateway {
@@ -299,7 +315,7 @@ async fn admit_and_forward(
             destination: &destination,
             content: content.as_ref(),
         };
-        if let Err(denied) = verify(state, &request, xm).await {
+        if let Err(denied) = verify(state, &request, xm, &body).await {
             verdict.soft(denied)?;
         }
         // After the signature: a forger naming a trusted origin can't spend

@@ -4,6 +4,7 @@ use std::{
     collections::{HashMap, HashSet},
     num::NonZeroU32,
     sync::Arc,
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -16,11 +17,17 @@ use mxgate_core::{
     config::{Config, InboundLimits, Mode},
     ids::ServerName,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     client::{ClientError, ClientOptions, Destination, HttpClient, TlsSettings},
+    errors::Denied,
     keyring::{Keyring, SystemClock},
 };
+
+/// Concurrent requests forwarded to one homeserver; more wait for a slot
+/// (within the request timeout).
+pub(crate) const MAX_UPSTREAM_IN_FLIGHT: usize = 128;
 
 /// The client type used to forward inbound requests to upstreams.
 pub(crate) type UpstreamClient = HttpClient<Full<Bytes>>;
@@ -46,6 +53,11 @@ pub(crate) struct State {
     well_known: HashMap<ServerName, Bytes>,
     /// Pooled client to every homeserver upstream (and nothing else).
     pub(crate) client: UpstreamClient,
+    /// Requests in flight to each homeserver, at most
+    /// [`MAX_UPSTREAM_IN_FLIGHT`]: the client opens one upstream connection
+    /// per concurrent request, so without a bound 1 000 inbound connections
+    /// hold 1 000 upstream ones (about half the gateway's memory).
+    upstream_slots: HashMap<ServerName, Arc<Semaphore>>,
     limiter: DefaultKeyedRateLimiter<ServerName>,
     clock: DefaultClock,
 }
@@ -104,7 +116,16 @@ impl State {
             HttpClient::from_config(&config)?,
             Arc::new(SystemClock),
         );
+        let upstream_slots = config
+            .homeservers
+            .iter()
+            .map(|hs| {
+                let slots = Arc::new(Semaphore::new(MAX_UPSTREAM_IN_FLIGHT));
+                (hs.server_name.clone(), slots)
+            })
+            .collect();
         Ok(Self {
+            upstream_slots,
             keyring,
             well_known,
             mode: config.gateway.mode,
@@ -132,6 +153,23 @@ impl State {
     /// The homeserver a destination or Host/SNI name designates.
     pub(crate) fn homeserver(&self, name: &str) -> Option<&ServerName> {
         self.homeservers.get(name)
+    }
+
+    /// A slot for one request to `server`'s upstream, held until its
+    /// response head (`None` for a server without slots: not a homeserver);
+    /// a gateway timeout when none frees up within `wait`.
+    pub(crate) async fn upstream_slot(
+        &self,
+        server: &ServerName,
+        wait: Duration,
+    ) -> Result<Option<OwnedSemaphorePermit>, Denied> {
+        let Some(slots) = self.upstream_slots.get(server) else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) | Err(_) => Err(Denied::GatewayTimeout),
+        }
     }
 
     /// Takes one request from `origin`'s budget; `Err(ms)` = retry after.
@@ -162,4 +200,42 @@ fn well_known_bodies(config: &Config) -> HashMap<ServerName, Bytes> {
             (hs.server_name.clone(), Bytes::from(body))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+[gateway]
+state_dir = "state"
+[inbound]
+listen = "127.0.0.1:8448"
+[[homeserver]]
+server_name = "hs.test"
+upstream = "http://127.0.0.1:8008"
+"#;
+
+    #[tokio::test]
+    async fn upstream_slots_are_bounded_per_homeserver() {
+        let config = Config::from_toml_str(CONFIG, Path::new("/tmp")).expect("config");
+        let state = State::new(Arc::new(config), ClientOptions::default()).expect("state");
+        let hs = ServerName::parse("hs.test").expect("name");
+        let wait = Duration::from_millis(20);
+        let mut held = Vec::new();
+        for _ in 0..MAX_UPSTREAM_IN_FLIGHT {
+            held.push(state.upstream_slot(&hs, wait).await.expect("slot"));
+        }
+        assert!(held.iter().all(Option::is_some));
+        assert!(matches!(
+            state.upstream_slot(&hs, wait).await,
+            Err(Denied::GatewayTimeout)
+        ));
+        held.pop();
+        assert!(matches!(state.upstream_slot(&hs, wait).await, Ok(Some(_))));
+        let other = ServerName::parse("other.test").expect("name");
+        assert!(matches!(state.upstream_slot(&other, wait).await, Ok(None)));
+    }
 }

@@ -67,11 +67,7 @@ impl Connection {
     pub(super) async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let Some(acceptor) = self.acceptor.clone() else {
-            let info = ConnInfo {
-                peer: Some(peer),
-                sni: None,
-            };
-            return self.serve_io(stream, info).await;
+            return self.serve_io(stream, ConnInfo::new(Some(peer), None)).await;
         };
         let handshake = tokio::time::timeout(self.limits.request_timeout, acceptor.accept(stream));
         let stream = match handshake.await {
@@ -80,33 +76,31 @@ impl Connection {
             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
         };
         let sni = stream.get_ref().1.server_name().map(Arc::from);
-        self.serve_io(
-            stream,
-            ConnInfo {
-                peer: Some(peer),
-                sni,
-            },
-        )
-        .await;
+        self.serve_io(stream, ConnInfo::new(Some(peer), sni)).await;
     }
 
     async fn serve_io<I>(mut self, io: I, info: ConnInfo)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let activity = Arc::new(Activity::new());
-        let (gateway, tracker) = (self.gateway.clone(), activity.clone());
         let peer = info.peer;
-        let info = Arc::new(info);
+        // One shared block per connection: a request clones one Arc.
+        let shared = Arc::new(Shared {
+            gateway: self.gateway.clone(),
+            activity: Activity::new(),
+            info,
+        });
+        let activity = shared.clone();
         let service = service_fn(move |request| {
-            let (gateway, tracker, info) = (gateway.clone(), tracker.clone(), info.clone());
+            let shared = shared.clone();
             async move {
-                tracker.begin();
-                let response = gateway.handle(request, &info).await;
-                tracker.end();
+                shared.activity.begin();
+                let response = shared.gateway.handle(request, &shared.info).await;
+                shared.activity.end();
                 Ok::<_, Infallible>(response)
             }
         });
+        let activity = &activity.activity;
         let connection = self.builder.serve_connection(TokioIo::new(io), service);
         let mut connection = std::pin::pin!(connection);
         let idle = self.limits.idle_timeout;
@@ -130,6 +124,13 @@ impl Connection {
         connection.as_mut().graceful_shutdown();
         let _ = connection.await;
     }
+}
+
+/// What every request of one connection shares.
+struct Shared {
+    gateway: Arc<Gateway>,
+    activity: Activity,
+    info: ConnInfo,
 }
 
 /// Requests in flight and the time of the last request start/end.

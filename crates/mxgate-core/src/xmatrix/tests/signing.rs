@@ -208,3 +208,52 @@ proptest! {
         prop_assert_eq!(changed.verify(&xm, &key.verifying_key()), Err(XMatrixError::BadSignature));
     }
 }
+
+#[test]
+fn raw_body_gives_the_same_signing_bytes() {
+    let key = spec_key();
+    let (origin, destination) = (name("a.org"), name("b.org"));
+    let content = parse_strict(br#"{"b":[1,"\u0001"],"a":"\u00e9"}"#).unwrap();
+    let req = RequestToSign {
+        method: "PUT",
+        uri: "/_matrix/federation/v1/send/1",
+        origin: &origin,
+        destination: &destination,
+        content: Some(&content),
+    };
+    let expected = req.signing_bytes();
+    let canonical = to_canonical_vec(&content);
+    // The canonical body is used as is; non-canonical bodies of the same
+    // value (key order, whitespace, escapes) are re-serialized: same bytes.
+    for raw in [
+        &canonical[..],
+        br#"{"b":[1,"\u0001"],"a":"\u00e9"}"#,
+        br#"{"a":"\u00e9", "b":[1,"\u0001"]}"#,
+        b"",
+    ] {
+        assert_eq!(req.signing_bytes_with_raw(raw), expected, "{raw:?}");
+    }
+    let xm = req.sign(&KeyId::parse("ed25519:1").unwrap(), &key);
+    assert_eq!(
+        req.verify_with_raw(&xm, &key.verifying_key(), &canonical),
+        Ok(())
+    );
+    let other = parse_strict(br#"{"a":"x"}"#).unwrap();
+    let forged = RequestToSign {
+        content: Some(&other),
+        ..req
+    };
+    // The raw bytes never stand in for a different value.
+    assert_eq!(
+        forged.verify_with_raw(&xm, &key.verifying_key(), &canonical),
+        Err(XMatrixError::BadSignature)
+    );
+    let empty = RequestToSign {
+        content: None,
+        ..req
+    };
+    assert_eq!(
+        empty.signing_bytes_with_raw(&canonical),
+        empty.signing_bytes()
+    );
+}
