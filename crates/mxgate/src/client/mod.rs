@@ -40,7 +40,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 use mxgate_core::{
-    config::{Config, Discovery, HostPort, Scheme, SpkiPin, Upstream},
+    config::{Config, Discovery, Homeserver, HostPort, Scheme, SpkiPin, Upstream},
     ids::ServerName,
 };
 use rustls::{ClientConfig, RootCertStore};
@@ -124,6 +124,16 @@ enum Via {
 }
 
 impl Destination {
+    /// A configured `[[homeserver]]`: its upstream URL, trusting its `ca`
+    /// file when set (else the system roots, for an `https` upstream).
+    pub fn homeserver(hs: &Homeserver) -> Result<Self, ClientError> {
+        let tls = TlsSettings {
+            ca_files: hs.ca.iter().cloned().collect(),
+            spki_pins: Vec::new(),
+        };
+        Self::upstream(hs.server_name.clone(), &hs.upstream, &tls)
+    }
+
     /// An internal homeserver reached at its upstream URL.
     pub fn upstream(
         server: ServerName,
@@ -243,15 +253,7 @@ where
         let global_ca = outbound.and_then(|o| o.ca.clone());
         let mut destinations = Vec::new();
         for hs in &config.homeservers {
-            let tls = TlsSettings {
-                ca_files: hs.ca.iter().cloned().collect(),
-                spki_pins: Vec::new(),
-            };
-            destinations.push(Destination::upstream(
-                hs.server_name.clone(),
-                &hs.upstream,
-                &tls,
-            )?);
+            destinations.push(Destination::homeserver(hs)?);
         }
         for remote in &config.remotes {
             let tls = TlsSettings {

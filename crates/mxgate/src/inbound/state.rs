@@ -20,7 +20,7 @@ use mxgate_core::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
-    client::{ClientError, ClientOptions, Destination, HttpClient, TlsSettings},
+    client::{ClientError, ClientOptions, Destination, HttpClient},
     errors::Denied,
     keyring::{Keyring, SystemClock},
 };
@@ -94,15 +94,7 @@ impl State {
                     .entry(with_port)
                     .or_insert_with(|| hs.server_name.clone());
             }
-            let tls = TlsSettings {
-                ca_files: hs.ca.iter().cloned().collect(),
-                spki_pins: Vec::new(),
-            };
-            destinations.push(Destination::upstream(
-                hs.server_name.clone(),
-                &hs.upstream,
-                &tls,
-            )?);
+            destinations.push(Destination::homeserver(hs)?);
         }
         for remote in &config.remotes {
             origins.insert(remote.server_name.clone());
