@@ -10,7 +10,10 @@
 //! - rejected input that serde_json accepts: the reason is one the strict
 //!   parser adds on purpose (duplicate key, integer range, float, depth, lone
 //!   surrogate), never a syntax error;
-//! - `parse_object` accepts exactly the accepted objects.
+//! - `parse_object` accepts exactly the accepted objects;
+//! - `is_canonical_encoding(value, input)` holds exactly when the input is
+//!   byte-for-byte the canonical output (the gateway then signs over the raw
+//!   body instead of re-serialising it), and always for the canonical output.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +39,12 @@ fuzz_target!(|data: &[u8]| {
 
 fn check_accepted(data: &[u8], value: &CanonicalJsonValue) {
     let canonical = to_canonical_vec(value);
+    assert_eq!(
+        json::is_canonical_encoding(value, data),
+        data == canonical.as_slice(),
+        "is_canonical_encoding disagrees with the canonical output"
+    );
+    assert!(json::is_canonical_encoding(value, &canonical));
     let mut written = Vec::new();
     json::write_canonical(value, &mut written);
     assert_eq!(written, canonical);
