@@ -2,6 +2,10 @@
 //! on `127.0.0.1:0`, signing keys, and raw HTTP/1.1 over TCP.
 #![allow(dead_code)]
 
+#[path = "../shared/raw_response.rs"]
+mod raw_response;
+pub use raw_response::{RawResponse, parse_response};
+
 use std::{
     convert::Infallible,
     net::SocketAddr,
@@ -339,24 +343,6 @@ pub fn raw_request(
     text.into_bytes()
 }
 
-/// A parsed response.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn errcode(&self) -> String {
-        self.json()["errcode"].as_str().unwrap_or("").to_owned()
-    }
-}
-
 /// Writes `request` on a fresh connection and reads until the server closes.
 pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -365,39 +351,4 @@ pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes));
     read.await.expect("response within 10 s").unwrap_or(0);
     parse_response(&bytes)
-}
-
-fn parse_response(bytes: &[u8]) -> RawResponse {
-    let split = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(bytes.len());
-    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut body = bytes.get(split + 4..).unwrap_or_default().to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    RawResponse { status, head, body }
-}
-
-fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = bytes.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&bytes[..end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&bytes[end + 2..end + 2 + size]);
-        bytes = &bytes[end + 4 + size..];
-    }
-    out
 }

@@ -14,6 +14,10 @@ use tokio::{
     net::{TcpStream, UnixStream},
 };
 
+#[path = "../shared/raw_response.rs"]
+mod raw_response;
+pub use raw_response::{RawResponse, parse_response};
+
 use super::{HS, HS_KEY, SECRET, hs_key};
 
 /// The X-Matrix header value of a request signed by `origin` with `key`.
@@ -82,28 +86,6 @@ pub fn proxy_request(
     text.into_bytes()
 }
 
-/// A parsed response.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn errcode(&self) -> String {
-        self.json()["errcode"].as_str().unwrap_or("").to_owned()
-    }
-
-    pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_owned()
-    }
-}
-
 /// Sends `request` on a new TCP connection and reads until the server closes.
 pub async fn send(addr: SocketAddr, request: &[u8]) -> RawResponse {
     exchange(TcpStream::connect(addr).await.unwrap(), request).await
@@ -121,29 +103,5 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u
     // A server refusing a request before reading its body may reset the
     // connection after answering: keep what was read.
     let _ = read.await.expect("response within 10 s");
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = bytes[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    RawResponse { status, head, body }
-}
-
-fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = bytes.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&bytes[..end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&bytes[end + 2..end + 2 + size]);
-        bytes = &bytes[end + 4 + size..];
-    }
-    out
+    parse_response(&bytes)
 }
