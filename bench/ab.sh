@@ -48,16 +48,11 @@ UP_PORT=$((BASE_PORT + 8))
 PIDS=()
 
 log() { printf '[ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "nothing listens on port $1"; return 1
-}
 
 "$BENCH" upstream --listen "127.0.0.1:$UP_PORT" 2>"$OUT/upstream.log" &
 UP_PID=$!; PIDS+=("$UP_PID")
@@ -74,24 +69,7 @@ for variant in "${VARIANTS[@]}"; do
   [[ $spec == *:* ]] && envs=${spec#*:}
   port=$((BASE_PORT + 400 + i)); i=$((i + 1))
   mkdir -p "$OUT/state-$name"
-  cat > "$OUT/$name.toml" <<EOF
-[gateway]
-state_dir = "$OUT/state-$name"
-verify = $VERIFY
-
-[inbound]
-listen = "127.0.0.1:$port"
-well_known = false
-max_connections = 20000
-rate_limit_per_origin_per_sec = 1000000000
-rate_limit_burst = 1000000000
-
-[[homeserver]]
-server_name = "hs.bench.example"
-upstream = "http://127.0.0.1:$UP_PORT"
-
-$("$BENCH" print-key --toml external)
-EOF
+  bench_mxgate_config "$VERIFY" "127.0.0.1:$port" "$OUT/state-$name" > "$OUT/$name.toml"
   # shellcheck disable=SC2086 # envs is a comma-separated list of VAR=VALUE
   env ${envs//,/ } RUST_LOG=${MXGATE_LOG:-info} "$binary" serve --config "$OUT/$name.toml" \
     >"$OUT/$name.log" 2>&1 &

@@ -63,6 +63,8 @@ VERIFY_PORT=$((BASE_PORT + 449))
 PIDS=()
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -70,13 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "nothing listens on port $1"; return 1
-}
 
 # --- build ------------------------------------------------------------------
 if [[ $BUILD == 1 ]]; then
@@ -140,28 +135,8 @@ else
 fi
 
 # --- mxgate, pass-through and verifying ----------------------------------------
-mxgate_config() { # $1 = verify (true/false), $2 = port, $3 = state dir
-  cat <<EOF
-[gateway]
-state_dir = "$3"
-verify = $1
-
-[inbound]
-listen = "127.0.0.1:$2"
-well_known = false
-max_connections = 20000
-rate_limit_per_origin_per_sec = 1000000000
-rate_limit_burst = 1000000000
-
-[[homeserver]]
-server_name = "hs.bench.example"
-upstream = "http://127.0.0.1:$UP_PORT"
-
-$("$BENCH" print-key --toml external)
-EOF
-}
-mxgate_config false "$PASS_PORT" "$OUT/state-pass" > "$OUT/mx-pass.toml"
-mxgate_config true "$VERIFY_PORT" "$OUT/state-verify" > "$OUT/mx-verify.toml"
+bench_mxgate_config false "127.0.0.1:$PASS_PORT" "$OUT/state-pass" > "$OUT/mx-pass.toml"
+bench_mxgate_config true "127.0.0.1:$VERIFY_PORT" "$OUT/state-verify" > "$OUT/mx-verify.toml"
 RUST_LOG=${MXGATE_LOG:-info} "$MXGATE" serve --config "$OUT/mx-pass.toml" >"$OUT/mx-pass.log" 2>&1 &
 PASS_PID=$!; PIDS+=("$PASS_PID")
 RUST_LOG=${MXGATE_LOG:-info} "$MXGATE" serve --config "$OUT/mx-verify.toml" >"$OUT/mx-verify.log" 2>&1 &

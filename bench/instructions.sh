@@ -42,16 +42,11 @@ PORT=$((BASE_PORT + 448))
 PIDS=()
 
 log() { printf '[instructions %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "nothing listens on port $1"; return 1
-}
 
 "$BENCH" upstream --listen "127.0.0.1:$UP_PORT" 2>"$OUT/upstream.log" &
 UP_PID=$!; PIDS+=("$UP_PID")
@@ -60,23 +55,7 @@ sleep 0.2
 kill -0 "$UP_PID" 2>/dev/null || { log "the upstream did not start (port in use?)"; exit 1; }
 
 mkdir -p "$OUT/state"
-cat > "$OUT/mxgate.toml" <<EOF
-[gateway]
-state_dir = "$OUT/state"
-
-[inbound]
-listen = "127.0.0.1:$PORT"
-well_known = false
-max_connections = 20000
-rate_limit_per_origin_per_sec = 1000000000
-rate_limit_burst = 1000000000
-
-[[homeserver]]
-server_name = "hs.bench.example"
-upstream = "http://127.0.0.1:$UP_PORT"
-
-$("$BENCH" print-key --toml external)
-EOF
+bench_mxgate_config true "127.0.0.1:$PORT" "$OUT/state" > "$OUT/mxgate.toml"
 for p in $PDUS; do
   "$BENCH" sign --pdus "$p" --count 20000 --out "$OUT/pool-$p.bin" 2>>"$OUT/bench.log"
 done
@@ -88,7 +67,7 @@ for variant in "${VARIANTS[@]}"; do
     RUST_LOG=${MXGATE_LOG:-info} valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name.$p" \
       "$binary" serve --config "$OUT/mxgate.toml" >"$OUT/$name.$p.log" 2>&1 &
     pid=$!; PIDS+=("$pid")
-    wait_port "$PORT"
+    wait_port "$PORT" 600
     "$BENCH" run --target "http://127.0.0.1:$PORT" --requests "$OUT/pool-$p.bin" \
       --connections "$CONNECTIONS" --duration 1 --warmup 0 --json >/dev/null 2>>"$OUT/bench.log"
     callgrind_control -z "$pid" >/dev/null

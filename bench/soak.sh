@@ -56,19 +56,14 @@ SUMMARY="$OUT/summary.txt"
 PIDS=()
 
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$SUMMARY" >&2; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "nothing listens on port $1"; return 1
-}
 
 # Waits (up to $2 s) for a line containing $3 in file $1.
 wait_line() {
@@ -98,26 +93,10 @@ fi
 "$BENCH" upstream --listen "127.0.0.1:$UP_PORT" 2>"$OUT/upstream.log" &
 PIDS+=($!)
 wait_port "$UP_PORT"
-cat > "$OUT/mxgate.toml" <<EOF
-[gateway]
-state_dir = "$OUT/state"
-
-[inbound]
-listen = "$GW"
-well_known = false
 # Defaults kept: request_timeout_secs = 30, idle_timeout_secs = 120.
 # max_connections defaults to 10 000; the idle phase holds 10 000 plus the
 # measuring connections.
-max_connections = $((IDLE + 2000))
-rate_limit_per_origin_per_sec = 1000000
-rate_limit_burst = 1000000
-
-[[homeserver]]
-server_name = "hs.bench.example"
-upstream = "http://127.0.0.1:$UP_PORT"
-
-$("$BENCH" print-key --toml external)
-EOF
+bench_mxgate_config true "$GW" "$OUT/state" $((IDLE + 2000)) 1000000 > "$OUT/mxgate.toml"
 RUST_LOG=${MXGATE_LOG:-info} "$MXGATE" serve --config "$OUT/mxgate.toml" >"$OUT/mxgate.log" 2>&1 &
 MX_PID=$!; PIDS+=("$MX_PID")
 wait_port "$GW_PORT"
