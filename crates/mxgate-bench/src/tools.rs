@@ -9,10 +9,6 @@ use mxgate_core::json::encode_base64;
 
 use crate::requests::{Origin, PoolError};
 
-/// Length of the message in [`verify_cost`]: about a 1-PDU request's
-/// signing bytes.
-const MESSAGE_BYTES: usize = 900;
-
 /// The public keys of the first `count` origins: either one
 /// `name key_id base64` line each, or `[[remote]]` TOML blocks for mxgate.
 pub fn print_keys(count: u8, toml_tier: Option<&str>) -> Result<String, PoolError> {
@@ -33,12 +29,16 @@ pub fn print_keys(count: u8, toml_tier: Option<&str>) -> Result<String, PoolErro
         .collect())
 }
 
-/// Time of one `verify_strict` of a 64-byte signature over a 900-byte
-/// message: the minimum over `rounds` timed loops of `loop_time` each (the
-/// figure least disturbed by other processes), and the median.
-pub fn verify_cost(rounds: usize, loop_time: Duration) -> Result<(Duration, Duration), PoolError> {
+/// Time of one `verify_strict` of a 64-byte signature over a message of
+/// `bytes` bytes: the minimum over `rounds` timed loops of `loop_time` each
+/// (the figure least disturbed by other processes), and the median.
+pub fn verify_cost(
+    bytes: usize,
+    rounds: usize,
+    loop_time: Duration,
+) -> Result<(Duration, Duration), PoolError> {
     let origin = Origin::nth(0)?;
-    let message = vec![b'x'; MESSAGE_BYTES];
+    let message = vec![b'x'; bytes];
     let signature = origin.key.sign(&message);
     let key = origin.key.verifying_key();
     let mut per_call: Vec<Duration> = (0..rounds.max(1))
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn verify_cost_is_positive_and_ordered() {
-        let (min, median) = verify_cost(3, Duration::from_millis(5)).unwrap();
+        let (min, median) = verify_cost(900, 3, Duration::from_millis(5)).unwrap();
         assert!(min > Duration::ZERO);
         assert!(min <= median);
     }

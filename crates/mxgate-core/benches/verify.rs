@@ -9,8 +9,11 @@
 //! (`verify_with_raw`, the gateway's path); `parse_strict` and `signing_bytes` time those
 //! steps alone.
 //!
-//! The `txn_check` group times the `/send` envelope check alone (`Transaction::from_json` on
-//! a parsed body) and `send_request_txn` the whole inbound path (verify + envelope check).
+//! `scan_canonical` times the one-pass check of a canonical body (no tree), the gateway's path
+//! for `/send` bodies. The `txn_check` group times the `/send` envelope check alone
+//! (`Transaction::from_json` on a parsed body, `Envelope::from_canonical` on a scanned one) and
+//! `send_request_txn` the gateway's whole path for a canonical `/send` body (scan, verify over
+//! the raw body, envelope check).
 //!
 //! Run: `cargo bench -p mxgate-core --bench verify -- --warm-up-time 1 --measurement-time 3`.
 
@@ -22,7 +25,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use mxgate_core::event::{self, RoomVersion};
 use mxgate_core::ids::{KeyId, ServerName};
 use mxgate_core::json::{self, CanonicalJsonObject, CanonicalJsonValue};
-use mxgate_core::txn::Transaction;
+use mxgate_core::txn::{Envelope, Transaction};
 use mxgate_core::xmatrix::{RequestToSign, XMatrix};
 
 fn main() {
@@ -100,15 +103,19 @@ impl Fixture {
             .unwrap();
     }
 
-    /// [`Self::verify_request_raw`] followed by the `/send` envelope check, as the gateway does.
+    /// The gateway's path for a canonical `/send` body: scan it, verify over it, check the
+    /// envelope; no JSON tree.
     fn verify_transaction(&self, request: &SignedRequest) {
         let xm = XMatrix::parse(request.header.as_bytes()).unwrap();
-        let content = json::parse_strict(&request.body).unwrap();
-        let to_verify = self.to_sign(request, &content);
+        let doc = json::scan_canonical(&request.body).unwrap();
+        let to_verify = RequestToSign {
+            content: None,
+            ..self.to_sign(request, &request.content)
+        };
         to_verify
-            .verify_with_raw(&xm, &self.verifying_key, &request.body)
+            .verify_canonical(&xm, &self.verifying_key, &doc)
             .unwrap();
-        black_box(Transaction::from_json(&content, &xm.origin).unwrap());
+        black_box(Envelope::from_canonical(&doc, &xm.origin).unwrap());
     }
 
     fn to_sign<'a>(
@@ -222,6 +229,14 @@ fn bench_requests(c: &mut Criterion, f: &Fixture) {
         });
     }
     group.finish();
+    let mut group = c.benchmark_group("scan_canonical");
+    for request in &f.requests {
+        group.throughput(Throughput::Bytes(request.body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("pdus", request.pdus), request, |b, r| {
+            b.iter(|| json::scan_canonical(black_box(&r.body)).unwrap())
+        });
+    }
+    group.finish();
     bench_signing_bytes(c, f);
 }
 
@@ -250,6 +265,10 @@ fn bench_transactions(c: &mut Criterion, f: &Fixture) {
         group.throughput(Throughput::Bytes(request.body.len() as u64));
         group.bench_with_input(BenchmarkId::new("pdus", request.pdus), request, |b, r| {
             b.iter(|| black_box(Transaction::from_json(black_box(&r.content), &f.origin).unwrap()))
+        });
+        let doc = json::scan_canonical(&request.body).unwrap();
+        group.bench_with_input(BenchmarkId::new("canonical", request.pdus), &doc, |b, d| {
+            b.iter(|| black_box(Envelope::from_canonical(black_box(d), &f.origin).unwrap()))
         });
     }
     group.finish();

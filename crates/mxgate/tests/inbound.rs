@@ -79,6 +79,61 @@ async fn happy_path_send_is_forwarded_byte_identical() {
     assert!(env.other.seen().is_empty());
 }
 
+/// `SEND_BODY` as Synapse sends it: canonical JSON.
+const CANONICAL_SEND_BODY: &str = r#"{"edus":[],"origin":"remote.test","origin_server_ts":1700000000000,"pdus":[{"content":{"body":"hé\n\"x\""},"type":"m.room.message"}]}"#;
+
+/// Canonical `/send` bodies are checked without a JSON tree
+/// (`json::scan_canonical`); the verdicts are the same as for any other body.
+#[tokio::test]
+async fn canonical_send_bodies_get_the_same_verdicts() {
+    let env = env().await;
+    let target = "/_matrix/federation/v1/send/canonical-1";
+    let response = send_raw(
+        env.gw.addr,
+        &signed("PUT", target, Some(CANONICAL_SEND_BODY)),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let seen = env.hs.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, CANONICAL_SEND_BODY.as_bytes());
+    env.hs.clear();
+
+    let target = "/_matrix/federation/v1/send/canonical-2";
+    let auth = x_matrix(
+        &remote_key(),
+        REMOTE,
+        HS,
+        "PUT",
+        target,
+        Some(CANONICAL_SEND_BODY.as_bytes()),
+    );
+    let tampered = CANONICAL_SEND_BODY.replace("hé", "hè");
+    let request = raw_request("PUT", target, &[("Authorization", &auth)], Some(&tampered));
+    refused(&env, &request, 401, "M_UNAUTHORIZED").await;
+
+    let forged_origin =
+        CANONICAL_SEND_BODY.replace("\"origin\":\"remote.test\"", "\"origin\":\"hs.test\"");
+    let target = "/_matrix/federation/v1/send/canonical-3";
+    refused(
+        &env,
+        &signed("PUT", target, Some(&forged_origin)),
+        403,
+        "M_FORBIDDEN",
+    )
+    .await;
+
+    let too_large = CANONICAL_SEND_BODY.replace("hé", &"x".repeat(65_536));
+    let target = "/_matrix/federation/v1/send/canonical-4";
+    refused(
+        &env,
+        &signed("PUT", target, Some(&too_large)),
+        400,
+        "M_BAD_JSON",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn encoded_path_and_query_arrive_unchanged() {
     let env = env().await;

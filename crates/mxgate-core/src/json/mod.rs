@@ -29,6 +29,7 @@
 
 mod canonical;
 mod parse;
+mod scan;
 mod sign;
 
 pub use ruma_common::{CanonicalJsonObject, CanonicalJsonValue};
@@ -39,6 +40,7 @@ pub use self::{
         write_canonical_without,
     },
     parse::{parse_object, parse_strict},
+    scan::{CanonicalDoc, Kind, Node, scan_canonical},
     sign::{SignatureError, decode_base64, encode_base64, sign_json, verify_json},
 };
 

@@ -8,6 +8,12 @@
 //! PDUs and EDUs stay untyped JSON objects here: the gateway forwards bodies byte-for-byte, so
 //! this view only checks the envelope and feeds the event checks in [`crate::event`]. It
 //! borrows from the parsed body instead of copying it.
+//!
+//! Two ways in, with the same rules and the same errors: [`Transaction::from_json`] on a parsed
+//! tree, and [`Envelope::from_canonical`] on a body the fast path proved canonical
+//! ([`crate::json::scan_canonical`]), which needs no tree at all.
+
+mod canonical;
 
 use std::io;
 
@@ -30,6 +36,19 @@ pub struct Transaction<'a> {
     origin_server_ts: u64,
     pdus: Vec<&'a CanonicalJsonObject>,
     edus: Vec<&'a CanonicalJsonObject>,
+}
+
+/// What the envelope check establishes about a transaction, whichever way it was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sending server, equal to the X-Matrix origin.
+    pub origin: ServerName,
+    /// When the sending server created the transaction (ms since the Unix epoch).
+    pub origin_server_ts: u64,
+    /// How many PDUs it carries.
+    pub pdus: usize,
+    /// How many EDUs it carries.
+    pub edus: usize,
 }
 
 /// Why a transaction body was rejected.
@@ -131,6 +150,16 @@ impl<'a> Transaction<'a> {
         })
     }
 
+    /// The envelope: origin, timestamp and counts.
+    pub fn envelope(&self) -> Envelope {
+        Envelope {
+            origin: self.origin.clone(),
+            origin_server_ts: self.origin_server_ts,
+            pdus: self.pdus.len(),
+            edus: self.edus.len(),
+        }
+    }
+
     /// The sending server, equal to the X-Matrix origin.
     pub fn origin(&self) -> &ServerName {
         &self.origin
@@ -157,11 +186,15 @@ fn parse_origin(
     value: Option<&CanonicalJsonValue>,
     header_origin: &ServerName,
 ) -> Result<ServerName, TxnError> {
-    let text = match value {
-        None => return Err(TxnError::MissingField("origin")),
-        Some(CanonicalJsonValue::String(text)) => text,
-        Some(_) => return Err(TxnError::InvalidField("origin")),
-    };
+    match value {
+        None => Err(TxnError::MissingField("origin")),
+        Some(CanonicalJsonValue::String(text)) => check_origin(text, header_origin),
+        Some(_) => Err(TxnError::InvalidField("origin")),
+    }
+}
+
+/// `text`, the body's origin, must be the X-Matrix origin.
+fn check_origin(text: &str, header_origin: &ServerName) -> Result<ServerName, TxnError> {
     if text != header_origin.as_str() {
         return Err(TxnError::OriginMismatch {
             body: text.chars().take(255).collect(),

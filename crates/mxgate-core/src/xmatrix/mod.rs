@@ -16,7 +16,7 @@ mod tests;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::ids::{IdError, KeyId, ServerName};
-use crate::json::{self, CanonicalJsonValue, encode_base64, write_canonical};
+use crate::json::{self, CanonicalDoc, CanonicalJsonValue, encode_base64, write_canonical};
 
 /// A parsed `Authorization: X-Matrix ...` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,10 @@ impl RequestToSign<'_> {
     /// `uri` are already in canonical (code point) order.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96 + self.uri.len());
-        self.write_signing_bytes(&mut out, write_canonical);
+        let content = self
+            .content
+            .map(|content| move |out: &mut Vec<u8>| write_canonical(content, out));
+        self.write_signing_bytes(&mut out, content);
         out
     }
 
@@ -120,31 +123,52 @@ impl RequestToSign<'_> {
         let raw = self
             .content
             .is_some_and(|content| json::is_canonical_encoding(content, raw_content));
-        let mut out = Vec::with_capacity(
+        let mut out = self.buffer(raw_content.len());
+        let content = self.content.map(|content| {
+            move |out: &mut Vec<u8>| {
+                if raw {
+                    out.extend_from_slice(raw_content);
+                } else {
+                    write_canonical(content, out);
+                }
+            }
+        });
+        self.write_signing_bytes(&mut out, content);
+        out
+    }
+
+    /// [`Self::signing_bytes`] with `body` as the content, in place of
+    /// `self.content` (which is ignored): `body` was proven canonical by
+    /// [`json::scan_canonical`], so its bytes are copied in as they are.
+    pub fn signing_bytes_canonical(&self, body: &CanonicalDoc<'_>) -> Vec<u8> {
+        let raw = body.bytes();
+        let mut out = self.buffer(raw.len());
+        self.write_signing_bytes(
+            &mut out,
+            Some(|out: &mut Vec<u8>| out.extend_from_slice(raw)),
+        );
+        out
+    }
+
+    /// An empty buffer large enough for the signed bytes.
+    fn buffer(&self, content_len: usize) -> Vec<u8> {
+        Vec::with_capacity(
             128 + self.uri.len()
                 + self.origin.as_str().len()
                 + self.destination.as_str().len()
-                + raw_content.len(),
-        );
-        self.write_signing_bytes(&mut out, |content, out| {
-            if raw {
-                out.extend_from_slice(raw_content);
-            } else {
-                write_canonical(content, out);
-            }
-        });
-        out
+                + content_len,
+        )
     }
 
     fn write_signing_bytes(
         &self,
         out: &mut Vec<u8>,
-        write_content: impl FnOnce(&CanonicalJsonValue, &mut Vec<u8>),
+        write_content: Option<impl FnOnce(&mut Vec<u8>)>,
     ) {
         out.push(b'{');
-        if let Some(content) = self.content {
+        if let Some(write_content) = write_content {
             out.extend_from_slice(br#""content":"#);
-            write_content(content, out);
+            write_content(out);
             out.push(b',');
         }
         out.extend_from_slice(br#""destination":"#);
@@ -198,6 +222,19 @@ impl RequestToSign<'_> {
     ) -> Result<(), XMatrixError> {
         self.check_names(xm)?;
         key.verify_strict(&self.signing_bytes_with_raw(raw_content), &xm.sig)
+            .map_err(|_| XMatrixError::BadSignature)
+    }
+
+    /// [`Self::verify`], with `body` as the signed content (see
+    /// [`Self::signing_bytes_canonical`]).
+    pub fn verify_canonical(
+        &self,
+        xm: &XMatrix,
+        key: &VerifyingKey,
+        body: &CanonicalDoc<'_>,
+    ) -> Result<(), XMatrixError> {
+        self.check_names(xm)?;
+        key.verify_strict(&self.signing_bytes_canonical(body), &xm.sig)
             .map_err(|_| XMatrixError::BadSignature)
     }
 

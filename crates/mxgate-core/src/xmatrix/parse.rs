@@ -1,5 +1,7 @@
 //! The X-Matrix `Authorization` header grammar (RFC 9110 auth-params).
 
+use std::borrow::Cow;
+
 use ed25519_dalek::Signature;
 
 use super::{XMatrix, XMatrixError};
@@ -32,20 +34,23 @@ pub(super) fn parse(value: &[u8]) -> Result<XMatrix, XMatrixError> {
     })
 }
 
-/// The values of the known parameters, unescaped.
+/// The values of the known parameters, unescaped (borrowed from the header
+/// unless they contained a quoted-pair).
 #[derive(Default)]
-struct Params {
-    origin: Option<Vec<u8>>,
-    destination: Option<Vec<u8>>,
-    key: Option<Vec<u8>>,
-    sig: Option<Vec<u8>>,
-    /// Lowercased names seen so far, to refuse repeats of any parameter.
-    seen: Vec<Vec<u8>>,
+struct Params<'a> {
+    origin: Option<Cow<'a, [u8]>>,
+    destination: Option<Cow<'a, [u8]>>,
+    key: Option<Cow<'a, [u8]>>,
+    sig: Option<Cow<'a, [u8]>>,
+    /// Names seen so far (compared case-insensitively), to refuse repeats of
+    /// any parameter.
+    seen: [&'a [u8]; MAX_PARAMS],
+    count: usize,
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// Reads `[ auth-param ] *( OWS "," OWS [ auth-param ] )`.
-    fn collect(input: &[u8]) -> Result<Self, XMatrixError> {
+    fn collect(input: &'a [u8]) -> Result<Self, XMatrixError> {
         let mut params = Self::default();
         let mut cursor = Cursor { input, pos: 0 };
         loop {
@@ -69,25 +74,30 @@ impl Params {
         }
     }
 
-    fn insert(&mut self, name: &[u8], value: Vec<u8>) -> Result<(), XMatrixError> {
-        let name = name.to_ascii_lowercase();
-        if self.seen.contains(&name) {
+    fn insert(&mut self, name: &'a [u8], value: Cow<'a, [u8]>) -> Result<(), XMatrixError> {
+        let seen = &self.seen[..self.count];
+        if seen.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
             return Err(XMatrixError::DuplicateParam);
         }
-        if self.seen.len() == MAX_PARAMS {
+        if self.count == MAX_PARAMS {
             return Err(XMatrixError::Malformed("too many parameters"));
         }
-        let slot = match name.as_slice() {
-            b"origin" => Some(&mut self.origin),
-            b"destination" => Some(&mut self.destination),
-            b"key" => Some(&mut self.key),
-            b"sig" => Some(&mut self.sig),
-            _ => None,
+        let slot = if name.eq_ignore_ascii_case(b"origin") {
+            Some(&mut self.origin)
+        } else if name.eq_ignore_ascii_case(b"destination") {
+            Some(&mut self.destination)
+        } else if name.eq_ignore_ascii_case(b"key") {
+            Some(&mut self.key)
+        } else if name.eq_ignore_ascii_case(b"sig") {
+            Some(&mut self.sig)
+        } else {
+            None
         };
         if let Some(slot) = slot {
             *slot = Some(value);
         }
-        self.seen.push(name);
+        self.seen[self.count] = name;
+        self.count += 1;
         Ok(())
     }
 }
@@ -111,7 +121,7 @@ impl<'a> Cursor<'a> {
 
     /// `token BWS "=" BWS ( token / quoted-string )`, where the unquoted
     /// value may also contain `:`.
-    fn auth_param(&mut self) -> Result<(&'a [u8], Vec<u8>), XMatrixError> {
+    fn auth_param(&mut self) -> Result<(&'a [u8], Cow<'a, [u8]>), XMatrixError> {
         let name = self.take_while(is_tchar);
         if name.is_empty() {
             return Err(XMatrixError::Malformed("expected a parameter name"));
@@ -131,22 +141,27 @@ impl<'a> Cursor<'a> {
             if value.is_empty() {
                 return Err(XMatrixError::Malformed("expected a parameter value"));
             }
-            value.to_vec()
+            Cow::Borrowed(value)
         };
         Ok((name, value))
     }
 
     /// `DQUOTE *( qdtext / quoted-pair ) DQUOTE`, unescaped.
-    fn quoted_string(&mut self) -> Result<Vec<u8>, XMatrixError> {
+    fn quoted_string(&mut self) -> Result<Cow<'a, [u8]>, XMatrixError> {
         self.pos += 1;
-        let mut value = Vec::new();
+        let plain = self.take_while(is_qtext);
+        if self.peek() == Some(b'"') {
+            self.pos += 1;
+            return Ok(Cow::Borrowed(plain));
+        }
+        let mut value = plain.to_vec();
         loop {
             let byte = self
                 .peek()
                 .ok_or(XMatrixError::Malformed("unterminated quoted string"))?;
             self.pos += 1;
             match byte {
-                b'"' => return Ok(value),
+                b'"' => return Ok(Cow::Owned(value)),
                 b'\\' => {
                     let escaped = self
                         .peek()

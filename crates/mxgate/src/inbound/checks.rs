@@ -6,7 +6,7 @@ use hyper::{Method, Request, Response, body::Incoming, header, http::request::Pa
 use mxgate_core::{
     endpoints::{BodyClass, Endpoint, EndpointKind, Param, percent_decode_segment},
     ids::{ServerName, UserId},
-    json::{self, CanonicalJsonValue},
+    json::{self, CanonicalDoc, CanonicalJsonValue},
     xmatrix::{RequestToSign, XMatrix},
 };
 
@@ -150,30 +150,59 @@ pub(super) fn body_limit(state: &State, endpoint: &Endpoint<'_>) -> usize {
     }
 }
 
-/// Strictly parses the body of `PUT`/`POST` requests (signed content).
-pub(super) fn parse_content(
+/// A request's signed content, as parsed from its body.
+pub(super) enum Content<'b> {
+    /// No JSON body (`GET`, media), or one that failed to parse in report mode.
+    Absent,
+    /// A `/send` body that is already canonical JSON (as Synapse sends it):
+    /// checked and signed over as it is, without building a tree.
+    Canonical(CanonicalDoc<'b>),
+    /// Any other JSON body, parsed into a tree.
+    Tree(CanonicalJsonValue),
+}
+
+impl Content<'_> {
+    /// The parsed tree, when there is one.
+    pub(super) fn tree(&self) -> Option<&CanonicalJsonValue> {
+        match self {
+            Self::Tree(value) => Some(value),
+            Self::Absent | Self::Canonical(_) => None,
+        }
+    }
+}
+
+/// Strictly parses the body of `PUT`/`POST` requests (signed content): a
+/// canonical `/send` body by one scan ([`json::scan_canonical`]), anything
+/// else into a tree, which also names what is wrong with a bad body.
+pub(super) fn parse_content<'b>(
     method: &Method,
     endpoint: &Endpoint<'_>,
-    body: &[u8],
+    body: &'b [u8],
     verdict: &mut Verdict,
-) -> Result<Option<CanonicalJsonValue>, Denied> {
+) -> Result<Content<'b>, Denied> {
     if !matches!(endpoint.body(), BodyClass::Json | BodyClass::Transaction)
         || !(method == Method::PUT || method == Method::POST)
     {
-        return Ok(None);
+        return Ok(Content::Absent);
+    }
+    if endpoint.kind == EndpointKind::Send
+        && let Some(doc) = json::scan_canonical(body)
+    {
+        return Ok(Content::Canonical(doc));
     }
     match json::parse_strict(body) {
-        Ok(value) => Ok(Some(value)),
-        Err(error) => verdict.soft(error.into()).map(|()| None),
+        Ok(value) => Ok(Content::Tree(value)),
+        Err(error) => verdict.soft(error.into()).map(|()| Content::Absent),
     }
 }
 
 /// Gets the origin's key (pinned, cached or fetched) and verifies the
-/// signature; `body` is the raw body the request's content was parsed from.
+/// signature; `body` is the raw body `content` was parsed from.
 pub(super) async fn verify(
     state: &State,
     request: &RequestToSign<'_>,
     xm: &XMatrix,
+    content: &Content<'_>,
     body: &[u8],
 ) -> Result<(), Denied> {
     if !state.verify {
@@ -187,5 +216,9 @@ pub(super) async fn verify(
             return Err(Denied::Unauthorized(error.reason()));
         }
     };
-    Ok(request.verify_with_raw(xm, &key, body)?)
+    let verified = match content {
+        Content::Canonical(doc) => request.verify_canonical(xm, &key, doc),
+        Content::Absent | Content::Tree(_) => request.verify_with_raw(xm, &key, body),
+    };
+    Ok(verified?)
 }

@@ -45,8 +45,7 @@ use mxgate_core::{
     config::{Config, Mode},
     endpoints::{self, EndpointKind},
     ids::ServerName,
-    json::CanonicalJsonValue,
-    txn::Transaction,
+    txn::{Envelope, Transaction},
     xmatrix::RequestToSign,
 };
 
@@ -58,7 +57,7 @@ use crate::{
     status::{Direction, StatusBoard},
 };
 use checks::{
-    authenticate, body_limit, check_framing, host_name, parse_content, verify, well_known,
+    Content, authenticate, body_limit, check_framing, host_name, parse_content, verify, well_known,
 };
 use state::State;
 pub use state::StateError;
@@ -313,9 +312,9 @@ async fn admit_and_forward(
             uri: target,
             origin: &xm.origin,
             destination: &destination,
-            content: content.as_ref(),
+            content: content.tree(),
         };
-        if let Err(denied) = verify(state, &request, xm, &body).await {
+        if let Err(denied) = verify(state, &request, xm, &content, &body).await {
             verdict.soft(denied)?;
         }
         // After the signature: a forger naming a trusted origin can't spend
@@ -323,13 +322,14 @@ async fn admit_and_forward(
         if let Err(retry_after_ms) = state.rate_limit(&xm.origin) {
             verdict.soft(Denied::RateLimited { retry_after_ms })?;
         }
-        if let Some(content) = &content
-            && let Err(denied) =
-                check_content(state, &endpoint, content, &xm.origin, &destination).await
+        if let Err(denied) =
+            check_content(state, &endpoint, &content, &xm.origin, &destination).await
         {
             verdict.soft(denied)?;
         }
     }
+    // `content` borrows `body`, which is forwarded as it is.
+    drop(content);
     forward::forward(state, &destination, &parts, target, body, conn).await
 }
 
@@ -337,15 +337,22 @@ async fn admit_and_forward(
 async fn check_content(
     state: &State,
     endpoint: &endpoints::Endpoint<'_>,
-    content: &CanonicalJsonValue,
+    content: &Content<'_>,
     origin: &ServerName,
     destination: &ServerName,
 ) -> Result<(), Denied> {
-    if endpoint.kind == EndpointKind::Send {
-        Transaction::from_json(content, origin)?;
-        return Ok(());
+    match content {
+        Content::Absent => Ok(()),
+        Content::Canonical(doc) => {
+            Envelope::from_canonical(doc, origin)?;
+            Ok(())
+        }
+        Content::Tree(value) if endpoint.kind == EndpointKind::Send => {
+            Transaction::from_json(value, origin)?;
+            Ok(())
+        }
+        Content::Tree(value) => edge::check(state, endpoint, value, origin, destination).await,
     }
-    edge::check(state, endpoint, content, origin, destination).await
 }
 
 fn labels(verdict: &'static str, reason: &'static str, endpoint: &'static str) -> RequestLabels {

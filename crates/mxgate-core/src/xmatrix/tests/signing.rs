@@ -257,3 +257,44 @@ fn raw_body_gives_the_same_signing_bytes() {
         empty.signing_bytes()
     );
 }
+
+#[test]
+fn canonical_body_is_signed_as_is() {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let (origin, destination) = (name("a.org"), name("b.org"));
+    let content = parse_strict(br#"{"b":[1,"\u0001"],"a":"\u00e9"}"#).unwrap();
+    let canonical = to_canonical_vec(&content);
+    let doc = crate::json::scan_canonical(&canonical).unwrap();
+    let req = RequestToSign {
+        method: "PUT",
+        uri: "/_matrix/federation/v1/send/1",
+        origin: &origin,
+        destination: &destination,
+        content: Some(&content),
+    };
+    // `content` is ignored: the document is the content.
+    let without = RequestToSign {
+        content: None,
+        ..req
+    };
+    assert_eq!(without.signing_bytes_canonical(&doc), req.signing_bytes());
+    let xm = req.sign(&KeyId::parse("ed25519:1").unwrap(), &key);
+    assert_eq!(
+        without.verify_canonical(&xm, &key.verifying_key(), &doc),
+        Ok(())
+    );
+    let other = br#"{"a":"x"}"#;
+    let other = crate::json::scan_canonical(other).unwrap();
+    assert_eq!(
+        without.verify_canonical(&xm, &key.verifying_key(), &other),
+        Err(XMatrixError::BadSignature)
+    );
+    let elsewhere = RequestToSign {
+        uri: "/_matrix/federation/v1/send/2",
+        ..without
+    };
+    assert_eq!(
+        elsewhere.verify_canonical(&xm, &key.verifying_key(), &doc),
+        Err(XMatrixError::BadSignature)
+    );
+}
