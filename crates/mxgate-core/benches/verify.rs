@@ -300,30 +300,46 @@ fn time_per_call(f: &mut dyn FnMut()) -> Duration {
 
 fn print_ratios(f: &Fixture) {
     let plain = |f: &Fixture| f.verifying_key.verify(&f.message, &f.signature).unwrap();
-    let mut best = vec![Duration::MAX; 2 + f.requests.len()];
+    let n = f.requests.len();
+    let mut best = vec![Duration::MAX; 2 + 2 * n];
     for _ in 0..ROUNDS {
         best[0] = best[0].min(time_per_call(&mut || f.verify_bare()));
         best[1] = best[1].min(time_per_call(&mut || plain(f)));
         for (i, request) in f.requests.iter().enumerate() {
             best[2 + i] = best[2 + i].min(time_per_call(&mut || f.verify_request_raw(request)));
+            best[2 + n + i] =
+                best[2 + n + i].min(time_per_call(&mut || f.verify_transaction(request)));
         }
     }
     let (strict, bare) = (best[0], best[1]);
     println!("\nratios (minimum of {ROUNDS} interleaved {LOOP:?} loops per function):");
     println!("  (a)  bare verify_strict, 900-byte message: {strict:?}");
     println!("  (a') bare verify,        900-byte message: {bare:?}");
-    for (request, full) in f.requests.iter().zip(&best[2..]) {
-        let ratio = full.as_secs_f64() / strict.as_secs_f64();
-        let ratio_plain = full.as_secs_f64() / bare.as_secs_f64();
-        println!(
-            "  {:>2} PDU /send ({:>5}-byte body): {full:?} = {ratio:.2} x (a), {ratio_plain:.2} x (a'){}",
-            request.pdus,
-            request.body.len(),
-            if request.pdus == 1 {
-                "   [target <= 1.30 x (a)]"
-            } else {
-                ""
-            }
-        );
+    let paths = [
+        (
+            "tree path (parse_strict + verify_with_raw)",
+            &best[2..2 + n],
+        ),
+        (
+            "gateway path (scan + verify_canonical + envelope)",
+            &best[2 + n..],
+        ),
+    ];
+    for (name, times) in paths {
+        println!("  {name}:");
+        for (request, full) in f.requests.iter().zip(times) {
+            let ratio = full.as_secs_f64() / strict.as_secs_f64();
+            let ratio_plain = full.as_secs_f64() / bare.as_secs_f64();
+            println!(
+                "    {:>2} PDU /send ({:>5}-byte body): {full:?} = {ratio:.2} x (a), {ratio_plain:.2} x (a'){}",
+                request.pdus,
+                request.body.len(),
+                if request.pdus == 1 {
+                    "   [target <= 1.30 x (a)]"
+                } else {
+                    ""
+                }
+            );
+        }
     }
 }
