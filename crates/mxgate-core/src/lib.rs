@@ -12,8 +12,9 @@
 //!
 //! # Layout
 //! - [`ids`]: server names, key ids, user/room/event ids (newtypes).
-//! - [`json`]: strict JSON parsing (duplicate keys, integer range, floats) and
-//!   canonical JSON; signing and verifying JSON objects.
+//! - [`json`]: strict JSON parsing (duplicate keys, integer range, floats),
+//!   canonical JSON and the one-pass check of already-canonical bodies;
+//!   signing and verifying JSON objects.
 //! - [`xmatrix`]: the `Authorization: X-Matrix` header, request signing and
 //!   verification over the raw request-target.
 //! - [`keys`]: server key documents (`/_matrix/key/v2/server`, notary

@@ -25,6 +25,10 @@
 //! control characters escaped (short escapes where they exist), integers in
 //! plain decimal. The tests pin this against the spec's examples.
 //!
+//! A body that is already canonical (Synapse sends them so) can skip the tree:
+//! [`scan_canonical`] proves it in one pass over the bytes and says where its
+//! top-level members are; anything else gives `None` and takes [`parse_strict`].
+//!
 //! Signing follows <https://spec.matrix.org/v1.16/appendices/#signing-json>.
 
 mod canonical;

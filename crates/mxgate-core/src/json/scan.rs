@@ -25,6 +25,7 @@
 
 use std::ops::Range;
 
+use self::bytes::{lower_hex, special_byte};
 use super::MAX_DEPTH;
 
 /// Largest integer canonical JSON allows, 2^53−1 (its negation is the smallest).
@@ -91,8 +92,11 @@ impl Node {
     }
 }
 
-/// Scans `bytes` (see the [module docs](self)): `Some` when they are strict
-/// JSON in canonical form, `None` otherwise.
+/// Scans `bytes`: `Some` exactly when [`super::parse_strict`] accepts them and
+/// they are byte-for-byte their own canonical encoding
+/// ([`super::is_canonical_encoding`]), except that a body with an object key
+/// written with an escape also gives `None`; `None` means "take the tree
+/// path", which also reports what is wrong.
 pub fn scan_canonical(bytes: &[u8]) -> Option<CanonicalDoc<'_>> {
     std::str::from_utf8(bytes).ok()?;
     let mut scanner = Scanner {
@@ -288,13 +292,11 @@ impl Scanner<'_> {
     fn key(&mut self) -> Scan<Range<usize>> {
         self.expect(b'"')?;
         let start = self.pos;
-        let rest = &self.bytes[start..];
-        let len = special_byte(rest).ok_or(NotCanonical)?;
-        if rest[len] != b'"' {
-            return Err(NotCanonical);
-        }
-        self.pos = start + len + 1;
-        Ok(start..start + len)
+        self.pos += special_byte(&self.bytes[start..]).ok_or(NotCanonical)?;
+        let end = self.pos;
+        // A `\` or a control character ends the plain run: not a plain key.
+        self.expect(b'"')?;
+        Ok(start..end)
     }
 
     /// A string value; its escapes must be the canonical ones.
@@ -393,46 +395,6 @@ impl Scanner<'_> {
     }
 }
 
-/// The position of the first byte in `bytes` that ends a run of plain string
-/// characters: `"`, `\` or a control character (< 0x20).
-///
-/// Eight bytes at a time: for a word `w` and a byte value `c`, the classic
-/// `(x - 0x01…01) & !x & 0x80…80` with `x = w ^ c…c` flags the bytes equal to
-/// `c`, and `(w - 0x20…20) & !w & 0x80…80` those below 0x20. A borrow can flag
-/// a byte above a flagged one, never below, so the lowest flag is exact.
-fn special_byte(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let chunks = bytes.chunks_exact(8);
-    let tail = chunks.remainder();
-    for (index, chunk) in chunks.enumerate() {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let backslash = w ^ (ONES * u64::from(b'\\'));
-        let flags = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (w.wrapping_sub(ONES * 0x20) & !w);
-        let flags = flags & HIGH;
-        if flags != 0 {
-            return Some(index * 8 + flags.trailing_zeros() as usize / 8);
-        }
-    }
-    let offset = bytes.len() - tail.len();
-    tail.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|position| offset + position)
-}
-
-/// The value of a lowercase hex digit (the canonical writer's case).
-fn lower_hex(digit: u8) -> Scan<u8> {
-    match digit {
-        b'0'..=b'9' => Ok(digit - b'0'),
-        b'a'..=b'f' => Ok(digit - b'a' + 10),
-        _ => Err(NotCanonical),
-    }
-}
-
+mod bytes;
 #[cfg(test)]
 mod tests;

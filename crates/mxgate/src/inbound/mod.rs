@@ -15,7 +15,9 @@
 //! 5. destination (X-Matrix `destination`, else Host, else SNI) is a fronted
 //!    homeserver, and Host/SNI don't name another one — 401;
 //! 6. body within the endpoint class limit, in time — 413/408;
-//! 7. strict JSON (`PUT`/`POST`) — 400 `M_NOT_JSON`/`M_BAD_JSON`;
+//! 7. strict JSON (`PUT`/`POST`) — 400 `M_NOT_JSON`/`M_BAD_JSON`; a canonical
+//!    `/send` body is checked in one pass without a tree
+//!    ([`mxgate_core::json::scan_canonical`]);
 //! 8. key lookup and signature over the raw request-target and body — 401;
 //! 9. per-origin rate limit, after the signature so that forged requests
 //!    can't spend a trusted origin's quota — 429;
