@@ -2,6 +2,8 @@
 //! protocol) against fake homeserver upstreams and fake TLS remotes on
 //! loopback.
 
+#[path = "outbound/canonical.rs"]
+mod canonical;
 mod outbound_support;
 
 use std::time::{Duration, Instant};

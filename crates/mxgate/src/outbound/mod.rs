@@ -278,10 +278,12 @@ async fn verify(
     body: &[u8],
     xm: &XMatrix,
 ) -> Result<(), Refusal> {
-    let content = if body.is_empty() {
-        None
-    } else {
-        Some(json::parse_strict(body).map_err(Refusal::Json)?)
+    // A canonical body (Synapse sends them so) is signed over as it is;
+    // anything else is parsed strictly, which also names what is wrong.
+    let scanned = json::scan_canonical(body);
+    let content = match (&scanned, body.is_empty()) {
+        (None, false) => Some(json::parse_strict(body).map_err(Refusal::Json)?),
+        _ => None,
     };
     let key = state
         .keyring
@@ -295,7 +297,11 @@ async fn verify(
         destination,
         content: content.as_ref(),
     };
-    request.verify(xm, &key).map_err(Refusal::Signature)
+    let verified = match &scanned {
+        Some(doc) => request.verify_canonical(xm, &key, doc),
+        None => request.verify_with_raw(xm, &key, body),
+    };
+    verified.map_err(Refusal::Signature)
 }
 
 /// What is known about a request as it goes through the pipeline.
