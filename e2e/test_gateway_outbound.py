@@ -110,6 +110,10 @@ def test_outbound_invite_join_and_messages_go_through_gateway(fed: OutboundFeder
     assert _federation_requests(hs2, origin=hs1), "hs2's Synapse logged no federation request from hs1"
     refused = [line for line in gateway.audit_lines() if line.get("direction") == "outbound"]
     assert not refused, f"mxgate refused some of hs1's legitimate outbound requests: {refused}"
+    # Synapse sends canonical JSON: every signed body took the one-pass scan, both ways.
+    for direction in ("inbound", "outbound"):
+        assert _json_bodies(gateway, direction, "canonical") >= 1, gateway.metrics()
+        assert _json_bodies(gateway, direction, "other") == 0, gateway.metrics()
 
 
 def test_invite_to_untrusted_server_fails_and_nothing_reaches_it(fed: OutboundFederation):
@@ -196,6 +200,15 @@ def _synapse_ready(server: Homeserver) -> bool:
         return False
     with socket.create_connection((LOOPBACK, server.synapse_fed_port), timeout=2):
         return True
+
+
+def _json_bodies(gateway, direction: str, form: str) -> float:
+    """``mxgate_json_bodies_total`` for this direction and form (0 when absent)."""
+    sample = f'mxgate_json_bodies_total{{direction="{direction}",form="{form}"}} '
+    for line in gateway.metrics().splitlines():
+        if line.startswith(sample):
+            return float(line[len(sample):])
+    return 0.0
 
 
 def _outbound_count(gateway, verdict: str, endpoint: str, reason: str | None = None) -> float:

@@ -51,6 +51,13 @@ struct ServerLabels {
     verdict: &'static str,
 }
 
+/// Labels of `mxgate_json_bodies_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BodyFormLabels {
+    direction: &'static str,
+    form: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
@@ -67,6 +74,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     server_requests: Family<ServerLabels, Counter>,
+    json_bodies: Family<BodyFormLabels, Counter>,
     duration: Histogram,
     upstream_errors: Family<ReasonLabel, Counter>,
     key_fetches: Family<OutcomeLabel, Counter>,
@@ -141,6 +149,13 @@ impl Metrics {
             "Requests by direction, remote server (origin or destination) and verdict",
             server_requests.clone(),
         );
+        let json_bodies = Family::<BodyFormLabels, Counter>::default();
+        registry.register(
+            "mxgate_json_bodies",
+            "Signed JSON bodies by form: canonical (checked in one pass over the bytes) or \
+             other (parsed into a tree); inbound counts /send bodies, outbound every signed body",
+            json_bodies.clone(),
+        );
         let duration = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
         registry.register(
             "mxgate_request_duration_seconds",
@@ -174,6 +189,7 @@ impl Metrics {
             registry,
             requests,
             server_requests,
+            json_bodies,
             duration,
             upstream_errors,
             key_fetches,
@@ -219,6 +235,15 @@ impl Metrics {
             verdict,
         };
         self.server_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a signed JSON body by its form: `canonical` when the one-pass
+    /// scan took it (`json::scan_canonical`), `other` when it was parsed.
+    pub fn json_body(&self, direction: &'static str, canonical: bool) {
+        let form = if canonical { "canonical" } else { "other" };
+        self.json_bodies
+            .get_or_create(&BodyFormLabels { direction, form })
+            .inc();
     }
 
     /// Records the time a request took until its response head.

@@ -132,6 +132,12 @@ async fn canonical_send_bodies_get_the_same_verdicts() {
         "M_BAD_JSON",
     )
     .await;
+
+    // All four bodies took the one-pass scan.
+    let text = env.gw.gateway.metrics().encode();
+    let scanned = r#"mxgate_json_bodies_total{direction="inbound",form="canonical"} 4"#;
+    assert!(text.contains(scanned), "{text}");
+    assert!(!text.contains(r#"form="other""#), "{text}");
 }
 
 #[tokio::test]
@@ -248,6 +254,12 @@ async fn metrics_count_verdicts() {
     let text = env.gw.gateway.metrics().encode();
     assert!(text.contains(r#"mxgate_requests_total{direction="inbound",verdict="rejected",reason="unrecognized_endpoint",endpoint="unknown"} 1"#), "{text}");
     assert!(text.contains(r#"mxgate_requests_total{direction="inbound",verdict="accepted",reason="ok",endpoint="send"} 1"#), "{text}");
+    // SEND_BODY has whitespace: parsed, not scanned.
+    assert!(
+        text.contains(r#"mxgate_json_bodies_total{direction="inbound",form="other"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"form="canonical""#), "{text}");
 }
 
 #[tokio::test]

@@ -185,10 +185,12 @@ pub(super) fn parse_content<'b>(
     {
         return Ok(Content::Absent);
     }
-    if endpoint.kind == EndpointKind::Send
-        && let Some(doc) = json::scan_canonical(body)
-    {
-        return Ok(Content::Canonical(doc));
+    if endpoint.kind == EndpointKind::Send {
+        let doc = json::scan_canonical(body);
+        verdict.canonical_body = Some(doc.is_some());
+        if let Some(doc) = doc {
+            return Ok(Content::Canonical(doc));
+        }
     }
     match json::parse_strict(body) {
         Ok(value) => Ok(Content::Tree(value)),

@@ -200,6 +200,9 @@ impl Gateway {
         if let Some(denied) = verdict.would_reject {
             self.record(&verdict, &method, &uri, "would_reject", denied);
         }
+        if let Some(canonical) = verdict.canonical_body {
+            self.metrics.json_body("inbound", canonical);
+        }
         self.metrics.duration(started.elapsed());
         response
     }
@@ -264,6 +267,8 @@ struct Verdict {
     origin_trusted: bool,
     destination: Option<ServerName>,
     would_reject: Option<Denied>,
+    /// For a `/send` body: whether it was canonical (took the one-pass scan).
+    canonical_body: Option<bool>,
 }
 
 impl Verdict {

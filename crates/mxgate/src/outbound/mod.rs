@@ -152,6 +152,9 @@ impl OutboundGateway {
         if let Some(refusal) = trace.would_reject.take() {
             self.record(&trace, "would_reject", &refusal);
         }
+        if let Some(canonical) = trace.canonical_body {
+            self.metrics.json_body("outbound", canonical);
+        }
         self.metrics.duration(started.elapsed());
         response
     }
@@ -234,7 +237,16 @@ async fn admit_and_forward(
     let xmatrix = authenticate(state, parts, &destination, trace)?;
     let body = forward::read_body(body, state.max_body, state.request_timeout).await?;
     if let Some(xm) = &xmatrix
-        && let Err(refusal) = verify(state, &parts.method, target, &destination, &body, xm).await
+        && let Err(refusal) = verify(
+            state,
+            &parts.method,
+            target,
+            &destination,
+            &body,
+            xm,
+            &mut trace.canonical_body,
+        )
+        .await
     {
         trace.soft(refusal)?;
     }
@@ -277,10 +289,14 @@ async fn verify(
     destination: &ServerName,
     body: &[u8],
     xm: &XMatrix,
+    canonical_body: &mut Option<bool>,
 ) -> Result<(), Refusal> {
     // A canonical body (Synapse sends them so) is signed over as it is;
     // anything else is parsed strictly, which also names what is wrong.
     let scanned = json::scan_canonical(body);
+    if !body.is_empty() {
+        *canonical_body = Some(scanned.is_some());
+    }
     let content = match (&scanned, body.is_empty()) {
         (None, false) => Some(json::parse_strict(body).map_err(Refusal::Json)?),
         _ => None,
@@ -315,6 +331,8 @@ struct Trace {
     /// The destination is a configured server (routing succeeded).
     routed: bool,
     would_reject: Option<Refusal>,
+    /// For a signed JSON body: whether it was canonical (took the scan).
+    canonical_body: Option<bool>,
 }
 
 impl Trace {
@@ -338,6 +356,7 @@ impl Trace {
             destination: None,
             routed: false,
             would_reject: None,
+            canonical_body: None,
         }
     }
 

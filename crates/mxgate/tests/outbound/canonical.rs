@@ -50,4 +50,8 @@ async fn canonical_bodies_are_verified_as_they_are() {
         .map(|l| l["reason"].clone())
         .collect();
     assert_eq!(reasons, ["bad_signature"]);
+    let text = gw.metrics.encode();
+    let scanned = r#"mxgate_json_bodies_total{direction="outbound",form="canonical"} 2"#;
+    assert!(text.contains(scanned), "{text}");
+    assert!(!text.contains(r#"form="other""#), "{text}");
 }
