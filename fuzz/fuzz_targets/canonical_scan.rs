@@ -4,7 +4,9 @@
 //!
 //! Invariants:
 //! - the scan accepts exactly the strict, canonical inputs, except those with
-//!   an object key written with an escape, which it leaves to the tree path;
+//!   an object key written with an escape or more than `MAX_INDEXED_ELEMENTS`
+//!   elements in the top-level object's arrays, which it leaves to the tree
+//!   path;
 //! - for an accepted object: each top-level member's bytes are the canonical
 //!   encoding of the parsed member, and an array member's element bytes those
 //!   of its elements;
@@ -17,7 +19,8 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use mxgate_core::ids::ServerName;
 use mxgate_core::json::{
-    CanonicalJsonValue, is_canonical_encoding, parse_strict, scan_canonical, to_canonical_vec,
+    CanonicalJsonValue, MAX_INDEXED_ELEMENTS, is_canonical_encoding, parse_strict, scan_canonical,
+    to_canonical_vec,
 };
 use mxgate_core::txn::{Envelope, Transaction};
 
@@ -29,11 +32,13 @@ fuzz_target!(|data: &[u8]| {
     let canonical = tree
         .as_ref()
         .is_some_and(|value| is_canonical_encoding(value, data));
-    let escaped_key = tree.as_ref().is_some_and(has_escaped_key);
+    let left_to_tree = tree
+        .as_ref()
+        .is_some_and(|value| has_escaped_key(value) || indexed(value) > MAX_INDEXED_ELEMENTS);
     let doc = scan_canonical(data);
     assert_eq!(
         doc.is_some(),
-        canonical && !escaped_key,
+        canonical && !left_to_tree,
         "scan and tree path disagree"
     );
     let (Some(doc), Some(value)) = (doc, tree) else {
@@ -63,5 +68,16 @@ fn has_escaped_key(value: &CanonicalJsonValue) -> bool {
         }),
         CanonicalJsonValue::Array(items) => items.iter().any(has_escaped_key),
         _ => false,
+    }
+}
+
+/// The elements the scan indexes: those of the top-level object's arrays.
+fn indexed(value: &CanonicalJsonValue) -> usize {
+    match value {
+        CanonicalJsonValue::Object(object) => object
+            .values()
+            .map(|member| member.as_array().map_or(0, |items| items.len()))
+            .sum(),
+        _ => 0,
     }
 }

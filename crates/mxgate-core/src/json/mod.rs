@@ -44,7 +44,7 @@ pub use self::{
         write_canonical_without,
     },
     parse::{parse_object, parse_strict},
-    scan::{CanonicalDoc, Kind, Node, scan_canonical},
+    scan::{CanonicalDoc, Kind, MAX_INDEXED_ELEMENTS, Node, scan_canonical},
     sign::{SignatureError, decode_base64, encode_base64, sign_json, verify_json},
 };
 

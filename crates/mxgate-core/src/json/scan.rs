@@ -31,6 +31,14 @@ use super::MAX_DEPTH;
 /// Largest integer canonical JSON allows, 2^53−1 (its negation is the smallest).
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// Most array elements a [`CanonicalDoc`] indexes, over all the top-level
+/// object's array members; a body with more gives `None` from
+/// [`scan_canonical`] and takes the tree path. A `/send` body has at most 150
+/// (50 PDUs, 100 EDUs); the limit keeps the index of a hostile body from
+/// outgrowing the tree it replaces (an indexed element costs more memory
+/// than the two bytes of `0,` it can be written in).
+pub const MAX_INDEXED_ELEMENTS: usize = 1024;
+
 /// A body proven to be canonical strict JSON, with the positions of the values
 /// a `/send` envelope check needs: the members of the top-level object and
 /// the elements of the arrays among them.
@@ -95,8 +103,9 @@ impl Node {
 /// Scans `bytes`: `Some` exactly when [`super::parse_strict`] accepts them and
 /// they are byte-for-byte their own canonical encoding
 /// ([`super::is_canonical_encoding`]), except that a body with an object key
-/// written with an escape also gives `None`; `None` means "take the tree
-/// path", which also reports what is wrong.
+/// written with an escape, or with more than [`MAX_INDEXED_ELEMENTS`]
+/// elements in the top-level object's arrays, also gives `None`; `None` means
+/// "take the tree path", which also reports what is wrong.
 pub fn scan_canonical(bytes: &[u8]) -> Option<CanonicalDoc<'_>> {
     std::str::from_utf8(bytes).ok()?;
     let mut scanner = Scanner {
@@ -273,6 +282,9 @@ impl Scanner<'_> {
             let start = self.pos;
             let kind = self.value(depth, Record::Nothing)?;
             if record == Record::Member {
+                if self.elements.len() == MAX_INDEXED_ELEMENTS {
+                    return Err(NotCanonical);
+                }
                 self.elements.push(Node {
                     kind,
                     key: 0..0,

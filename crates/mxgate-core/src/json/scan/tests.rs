@@ -20,11 +20,28 @@ fn has_escaped_key(value: &CanonicalJsonValue) -> bool {
     }
 }
 
+/// How many elements the scan would index: those of the top-level object's
+/// array members.
+fn indexed_elements(value: &CanonicalJsonValue) -> usize {
+    match value {
+        CanonicalJsonValue::Object(object) => object
+            .values()
+            .map(|member| match member {
+                CanonicalJsonValue::Array(items) => items.len(),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
 /// The scan agrees with the tree path on `bytes`.
 fn assert_agrees(bytes: &[u8]) {
     let scanned = scan_canonical(bytes).is_some();
     let expected = tree_says_canonical(bytes)
-        && !parse_strict(bytes).is_ok_and(|value| has_escaped_key(&value));
+        && !parse_strict(bytes).is_ok_and(|value| {
+            has_escaped_key(&value) || indexed_elements(&value) > MAX_INDEXED_ELEMENTS
+        });
     assert_eq!(scanned, expected, "{:?}", String::from_utf8_lossy(bytes));
 }
 
@@ -108,6 +125,38 @@ fn depth_limit_is_the_tree_paths() {
     let objects = |depth: usize| format!("{}0{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
     assert!(scan_canonical(objects(MAX_DEPTH).as_bytes()).is_some());
     assert!(scan_canonical(objects(MAX_DEPTH + 1).as_bytes()).is_none());
+}
+
+#[test]
+fn indexed_elements_are_bounded() {
+    let body = |counts: &[usize]| {
+        let members: Vec<String> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!(r#""m{i}":[{}]"#, vec!["0"; *n].join(",")))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    };
+    for (counts, indexed) in [
+        (&[MAX_INDEXED_ELEMENTS][..], true),
+        (&[MAX_INDEXED_ELEMENTS + 1], false),
+        (&[512, 512], true),
+        (&[512, 513], false),
+    ] {
+        let text = body(counts);
+        assert_eq!(
+            scan_canonical(text.as_bytes()).is_some(),
+            indexed,
+            "{counts:?}"
+        );
+        assert_agrees(text.as_bytes());
+    }
+    // Arrays below the top level's members are not indexed, so not counted.
+    let nested = format!(
+        r#"{{"a":[[{}]]}}"#,
+        vec!["0"; 4 * MAX_INDEXED_ELEMENTS].join(",")
+    );
+    assert!(scan_canonical(nested.as_bytes()).is_some());
 }
 
 #[test]
