@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`cli`]: the `mxgate` command line (clap).
 //! - [`server`]: listeners, TLS accept, HTTP/1.1 + HTTP/2 serving, shutdown.
+//! - [`lanes`]: one single-threaded runtime per CPU that serves connections.
 //! - [`inbound`]: the inbound request pipeline (route, verify, admit, forward).
 //! - [`outbound`]: the outbound federation proxy for our homeservers (pinned destinations).
 //! - [`proxy`]: what both pipelines share when passing a request on (body, headers).
@@ -24,6 +25,7 @@ pub mod errors;
 pub mod inbound;
 pub mod keyring;
 pub mod keys_cmd;
+pub mod lanes;
 pub mod metrics;
 pub mod outbound;
 pub mod proxy;

@@ -77,6 +77,7 @@ pub struct Metrics {
     json_bodies: Family<BodyFormLabels, Counter>,
     duration: Histogram,
     upstream_errors: Family<ReasonLabel, Counter>,
+    connections_closed: Family<ReasonLabel, Counter>,
     key_fetches: Family<OutcomeLabel, Counter>,
     key_rotations: Counter,
     keyring: Mutex<KeyringSync>,
@@ -168,6 +169,12 @@ impl Metrics {
             "Failed upstream exchanges by reason",
             upstream_errors.clone(),
         );
+        let connections_closed = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "mxgate_connections_closed",
+            "Inbound connections the gateway closed for abuse, by reason",
+            connections_closed.clone(),
+        );
         let key_fetches = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "mxgate_key_fetches",
@@ -192,6 +199,7 @@ impl Metrics {
             json_bodies,
             duration,
             upstream_errors,
+            connections_closed,
             key_fetches,
             key_rotations,
             keyring: Mutex::default(),
@@ -254,6 +262,13 @@ impl Metrics {
     /// Counts a failed upstream exchange.
     pub fn upstream_error(&self, reason: &'static str) {
         self.upstream_errors
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts an inbound connection closed for abuse.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }

@@ -13,7 +13,7 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 use mxgate_core::config::Config;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
     sync::{Semaphore, watch},
 };
 use tokio_rustls::TlsAcceptor;
@@ -22,6 +22,7 @@ use crate::{
     audit::{Audit, AuditError, now_ms},
     client::ClientOptions,
     inbound::{Gateway, StateError},
+    lanes::{self, Lanes},
     metrics::{self, Metrics, Readiness},
     outbound::{OutboundGateway, OutboundListener, OutboundSetupError, run_outbound},
     tls::{self, CertKeyPaths, ReloadableCerts, SniResolver, TlsError},
@@ -74,6 +75,7 @@ impl ServeError {
 
 /// Serves inbound federation traffic on `listener` until `shutdown`
 /// completes, then stops accepting and drains open connections (up to 30 s).
+/// Connections are accepted here and served on [`lanes`], one thread per CPU.
 /// TLS is used when the gateway's config has `[[inbound.tls]]`. The
 /// connection limits are read once, here: a reload changes routing, trust,
 /// keys, rate and body limits, not these.
@@ -100,6 +102,7 @@ pub async fn run_with_certs(
     let limits = config.inbound.limits;
     let builder = Arc::new(conn::builder(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let lanes = Lanes::start("inbound", lanes::count());
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -125,8 +128,18 @@ pub async fn run_with_certs(
             limits,
             stopped: stopped.clone(),
         };
-        tokio::spawn(async move {
-            connection.serve(stream, peer).await;
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "cannot hand the connection to a lane");
+                continue;
+            }
+        };
+        lanes.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => connection.serve(stream, peer).await,
+                Err(error) => tracing::debug!(%peer, %error, "cannot register the connection"),
+            }
             drop(slot);
         });
     }

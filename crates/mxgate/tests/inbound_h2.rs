@@ -33,6 +33,8 @@ const RESET_PAIRS: usize = 10_000;
 const BURST: usize = 200;
 /// Streams opened beyond the advertised limit.
 const EXCESS: u32 = 16;
+/// Accepted requests the client cancels (more than the gateway allows).
+const CANCELLED: usize = 100;
 
 #[tokio::test]
 async fn rapid_reset_is_cut_off_with_goaway_and_others_are_still_served() {
@@ -66,6 +68,60 @@ async fn rapid_reset_is_cut_off_with_goaway_and_others_are_still_served() {
     assert_eq!(h2_get(gw.addr).await, 200);
     assert_eq!(hs.seen().len(), 1);
     assert!(other.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_cancelling_most_accepted_requests_is_disconnected() {
+    // The upstream holds every request, so each reset lands on a request
+    // the gateway accepted and is handling (hyper's pending-accept limit
+    // never sees it): the gateway's own cancellation budget must.
+    let hs = FakeHs::start(Duration::from_secs(30)).await;
+    let other = FakeHs::start(Duration::ZERO).await;
+    let gw = start_gateway(&Setup::new(hs.addr, other.addr)).await;
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let auth = x_matrix(&remote_key(), REMOTE, HS, "GET", TARGET, None);
+    let mut streams = Vec::new();
+    for _ in 0..CANCELLED {
+        let request = hyper::Request::get(format!("http://{HS}{TARGET}"))
+            .header("authorization", auth.as_str())
+            .body(())
+            .unwrap();
+        let (_response, stream) = client.send_request(request, true).unwrap();
+        streams.push(stream);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hs.seen().len() < CANCELLED && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        hs.seen().len(),
+        CANCELLED,
+        "all requests reached the upstream"
+    );
+    for stream in &mut streams {
+        stream.send_reset(Reason::CANCEL);
+    }
+    // The client still holds the connection: its driver ends only when the
+    // gateway closes it.
+    let ended = tokio::time::timeout(Duration::from_secs(10), driver).await;
+    assert!(
+        ended.is_ok(),
+        "the gateway closed the connection within 10 s"
+    );
+    drop(client);
+    let metrics = gw.gateway.metrics().encode();
+    assert!(
+        metrics
+            .contains("mxgate_connections_closed_total{reason=\"too_many_cancelled_requests\"} 1"),
+        "{metrics}"
+    );
+    // Others are still served.
+    let before = other.seen().len();
+    assert_eq!(h2_get_other(gw.addr).await, 200);
+    assert_eq!(other.seen().len(), before + 1);
 }
 
 #[tokio::test]
@@ -120,7 +176,8 @@ struct Attack {
 /// bursts of [`BURST`] pairs (the connection task writes a burst at once).
 async fn rapid_reset(addr: SocketAddr) -> Attack {
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let (client, mut connection) = h2::client::handshake(tcp).await.unwrap();
+    let mut ping_pong = connection.ping_pong().expect("ping_pong handle");
     let driver = tokio::spawn(connection);
     let auth = x_matrix(&remote_key(), REMOTE, HS, "GET", TARGET, None);
     let mut client = client.ready().await.unwrap();
@@ -141,29 +198,46 @@ async fn rapid_reset(addr: SocketAddr) -> Attack {
             }
             sent += 1;
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // A PING answered means the gateway read every frame before it, so
+        // the next burst only goes out once this one was processed (else the
+        // client could queue all pairs before the GOAWAY arrives).
+        if let Err(e) = ping_pong.ping(h2::Ping::opaque()).await {
+            error = Some(e);
+            break;
+        }
     }
     drop(client);
     // The connection task reports the GOAWAY's reason, if any.
     let ended = tokio::time::timeout(Duration::from_secs(10), driver).await;
     if let Ok(Ok(Err(e))) = ended
-        && (e.is_go_away() || error.is_none())
+        && (e.is_go_away() || error.as_ref().is_none_or(|e| !e.is_go_away()))
     {
         error = Some(e);
     }
     Attack { sent, error }
 }
 
-/// One signed GET over a fresh HTTP/2 connection (hyper client); its status.
+/// One signed GET to [`HS`] over a fresh HTTP/2 connection; its status.
 async fn h2_get(addr: SocketAddr) -> u16 {
+    h2_get_to(addr, HS).await
+}
+
+/// One signed GET to [`OTHER_HS`] over a fresh HTTP/2 connection; its status.
+async fn h2_get_other(addr: SocketAddr) -> u16 {
+    h2_get_to(addr, OTHER_HS).await
+}
+
+/// One signed GET to `destination` over a fresh HTTP/2 connection (hyper
+/// client); its status.
+async fn h2_get_to(addr: SocketAddr, destination: &str) -> u16 {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(conn);
-    let auth = x_matrix(&remote_key(), REMOTE, HS, "GET", TARGET, None);
-    let request = hyper::Request::get(format!("http://{HS}{TARGET}"))
+    let auth = x_matrix(&remote_key(), REMOTE, destination, "GET", TARGET, None);
+    let request = hyper::Request::get(format!("http://{destination}{TARGET}"))
         .header("authorization", auth)
         .body(Full::new(Bytes::new()))
         .unwrap();

@@ -45,7 +45,10 @@ use mxgate_core::{
 };
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::tls::{self, TlsError};
+use crate::{
+    lanes,
+    tls::{self, TlsError},
+};
 pub use connector::ConnectError;
 use connector::{PinnedConnector, Route};
 use discovery::{Discoverer, DiscoveryEvents, DiscoveryOptions, DynamicRoutes, WellKnownSpec};
@@ -217,9 +220,12 @@ impl Destination {
     }
 }
 
-/// The pooled client. Cheap to clone; clones share the pool.
+/// The pooled client. Cheap to clone; clones share the pools.
+///
+/// There is one pool per [lane](crate::lanes) plus one for other threads, so
+/// a request and its upstream connection's task run on the same thread.
 pub struct HttpClient<B = ClientBody> {
-    inner: Client<PinnedConnector, B>,
+    pools: Arc<[Client<PinnedConnector, B>]>,
     destinations: Arc<HashMap<ServerName, Destination>>,
     /// Discovered destinations by base (`https://{server}`).
     discovered: Arc<HashMap<String, Arc<Discoverer>>>,
@@ -230,7 +236,7 @@ pub struct HttpClient<B = ClientBody> {
 impl<B> Clone for HttpClient<B> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            pools: self.pools.clone(),
             destinations: self.destinations.clone(),
             discovered: self.discovered.clone(),
             discovery_events: self.discovery_events.clone(),
@@ -319,14 +325,18 @@ where
             }
         }
         let connector = PinnedConnector::new(routes, dynamic, options.connect_timeout);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(options.pool_idle_timeout)
-            .pool_max_idle_per_host(options.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let pools = (0..=lanes::count())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(options.pool_idle_timeout)
+                    .pool_max_idle_per_host(options.pool_max_idle_per_host)
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .build(connector.clone())
+            })
+            .collect();
         Ok(Self {
-            inner,
+            pools,
             destinations: Arc::new(by_name),
             discovered: Arc::new(discovered),
             discovery_events,
@@ -375,7 +385,8 @@ where
                 })?;
             retarget(&mut request, &target)?;
         }
-        let sent = self.inner.request(request);
+        let pool = &self.pools[lanes::pool_index(self.pools.len())];
+        let sent = pool.request(request);
         match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(ClientError::from_hyper(error)),

@@ -20,7 +20,7 @@ use mxgate_core::config::InboundLimits;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
-    sync::watch,
+    sync::{Notify, watch},
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
@@ -29,6 +29,13 @@ use crate::inbound::{ConnInfo, Gateway};
 
 /// Concurrent HTTP/2 streams per connection.
 const MAX_STREAMS: u32 = 256;
+
+/// Requests a client may cancel on one connection before the gateway closes
+/// it, beyond one for every two answered (see [`too_many_cancelled`]).
+const CANCEL_ALLOWANCE: u64 = 64;
+
+/// The `mxgate_connections_closed` reason for that.
+const TOO_MANY_CANCELLED: &str = "too_many_cancelled_requests";
 
 /// Everything a connection task needs.
 pub(super) struct Connection {
@@ -94,9 +101,9 @@ impl Connection {
         let service = service_fn(move |request| {
             let shared = shared.clone();
             async move {
-                shared.activity.begin();
+                let in_flight = InFlight::begin(shared.clone());
                 let response = shared.gateway.handle(request, &shared.info).await;
-                shared.activity.end();
+                in_flight.finish();
                 Ok::<_, Infallible>(response)
             }
         });
@@ -114,6 +121,16 @@ impl Connection {
                     return;
                 }
                 _ = self.stopped.wait_for(|stop| *stop) => break,
+                () = activity.too_many_cancelled.notified() => {
+                    tracing::warn!(
+                        ?peer,
+                        cancelled = activity.cancelled.load(Ordering::Relaxed),
+                        "closing a connection whose client cancels most of its requests \
+                         (HTTP/2 rapid reset?)"
+                    );
+                    self.gateway.metrics().connection_closed(TOO_MANY_CANCELLED);
+                    return;
+                }
                 () = tokio::time::sleep_until(deadline) => {
                     if activity.is_idle(idle) {
                         break;
@@ -133,11 +150,66 @@ struct Shared {
     info: ConnInfo,
 }
 
-/// Requests in flight and the time of the last request start/end.
+/// Requests in flight, the time of the last request start/end, and how
+/// many requests ended by being cancelled rather than answered.
 struct Activity {
     origin: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    answered: AtomicU64,
+    cancelled: AtomicU64,
+    too_many_cancelled: Notify,
+}
+
+/// One request being handled; dropping it unfinished counts a cancellation
+/// (for HTTP/2: the client reset the stream).
+struct InFlight {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl InFlight {
+    fn begin(shared: Arc<Shared>) -> Self {
+        shared.activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        shared.activity.touch();
+        Self {
+            shared,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+        self.shared
+            .activity
+            .answered
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.shared.activity;
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+        activity.touch();
+        if !self.finished {
+            let cancelled = activity.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+            if too_many_cancelled(cancelled, activity.answered.load(Ordering::Relaxed)) {
+                activity.too_many_cancelled.notify_one();
+            }
+        }
+    }
+}
+
+/// The rapid-reset rule (CVE-2023-44487): a client may cancel
+/// [`CANCEL_ALLOWANCE`] requests, plus one for every two it let finish.
+///
+/// hyper's `max_pending_accept_reset_streams` only counts streams reset
+/// before they were accepted, so it depends on how far the serving thread
+/// lags behind the socket: a lane that accepts each stream as it arrives
+/// never reaches it. Counting cancelled handlers does not depend on timing.
+fn too_many_cancelled(cancelled: u64, answered: u64) -> bool {
+    cancelled > CANCEL_ALLOWANCE + answered / 2
 }
 
 impl Activity {
@@ -146,17 +218,10 @@ impl Activity {
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            answered: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            too_many_cancelled: Notify::new(),
         }
-    }
-
-    fn begin(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.touch();
-    }
-
-    fn end(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.touch();
     }
 
     fn touch(&self) {
@@ -170,5 +235,19 @@ impl Activity {
 
     fn is_idle(&self, idle: Duration) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_deadline(idle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelled_requests_are_allowed_up_to_the_allowance_plus_half_the_answered() {
+        assert!(!too_many_cancelled(CANCEL_ALLOWANCE, 0));
+        assert!(too_many_cancelled(CANCEL_ALLOWANCE + 1, 0));
+        // A long-lived connection may cancel one request in three.
+        assert!(!too_many_cancelled(CANCEL_ALLOWANCE + 500, 1_000));
+        assert!(too_many_cancelled(CANCEL_ALLOWANCE + 501, 1_000));
     }
 }
