@@ -103,18 +103,15 @@ pub async fn run_outbound(
             }
         };
         lanes.spawn(async move {
-            let served = match io {
+            match io {
                 StdIo::Tcp(stream) => match tokio::net::TcpStream::from_std(stream) {
-                    Ok(stream) => Ok(serve_connection(stream, gateway, stopped).await),
-                    Err(error) => Err(error),
+                    Ok(stream) => serve_connection(stream, gateway, stopped).await,
+                    Err(error) => tracing::debug!(%error, "cannot register the connection"),
                 },
                 StdIo::Unix(stream) => match tokio::net::UnixStream::from_std(stream) {
-                    Ok(stream) => Ok(serve_connection(stream, gateway, stopped).await),
-                    Err(error) => Err(error),
+                    Ok(stream) => serve_connection(stream, gateway, stopped).await,
+                    Err(error) => tracing::debug!(%error, "cannot register the connection"),
                 },
-            };
-            if let Err(error) = served {
-                tracing::debug!(%error, "cannot register the connection");
             }
             drop(slot);
         });
