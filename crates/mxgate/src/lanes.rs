@@ -41,6 +41,11 @@ pub fn count() -> usize {
     })
 }
 
+/// Whether this thread is a lane's.
+pub fn on_lane() -> bool {
+    CURRENT.with(Cell::get) != 0
+}
+
 /// Which of `pools` per-lane resources (`count() + 1` of them) this thread
 /// uses: its lane number, or 0 (a shared one) outside lanes.
 pub fn pool_index(pools: usize) -> usize {
@@ -165,6 +170,7 @@ mod tests {
         numbers.sort_unstable();
         assert_eq!(numbers, [1, 1, 2, 2], "two held tasks per lane");
         assert_eq!(pool_index(3), 0, "the test thread is no lane");
+        assert!(!on_lane());
         let _ = release.send(true);
     }
 

@@ -14,6 +14,7 @@
 //! - [`tls`]: rustls configuration (SNI certificates, pinned roots).
 //! - [`client`]: pooled HTTP(S) client to upstreams and remotes.
 //! - [`keyring`]: server key fetching, caching and persistence.
+//! - [`signatures`]: X-Matrix signature checks, batched per lane.
 //! - [`keys_cmd`]: `mxgate keys fetch|show`.
 //! - [`status`]: the status board (`GET /status`, `GET /`, `mxgate status`).
 #![forbid(unsafe_code)]
@@ -30,5 +31,6 @@ pub mod metrics;
 pub mod outbound;
 pub mod proxy;
 pub mod server;
+pub mod signatures;
 pub mod status;
 pub mod tls;

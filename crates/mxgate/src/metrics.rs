@@ -80,6 +80,8 @@ pub struct Metrics {
     connections_closed: Family<ReasonLabel, Counter>,
     key_fetches: Family<OutcomeLabel, Counter>,
     key_rotations: Counter,
+    signatures_checked: Counter,
+    signature_batches: Counter,
     keyring: Mutex<KeyringSync>,
 }
 
@@ -187,6 +189,19 @@ impl Metrics {
             "Key changes seen for servers with known keys",
             key_rotations.clone(),
         );
+        let signatures_checked = Counter::default();
+        registry.register(
+            "mxgate_signatures_checked",
+            "Inbound X-Matrix signatures checked (Ed25519)",
+            signatures_checked.clone(),
+        );
+        let signature_batches = Counter::default();
+        registry.register(
+            "mxgate_signature_batches",
+            "Batches the inbound signatures were checked in (a signature checked alone is a \
+             batch of one); checked / batches is the mean batch size",
+            signature_batches.clone(),
+        );
         registry.register(
             "mxgate_discovery_changes",
             "Changes of a well-known delegation (discovery = \"well-known\")",
@@ -202,6 +217,8 @@ impl Metrics {
             connections_closed,
             key_fetches,
             key_rotations,
+            signatures_checked,
+            signature_batches,
             keyring: Mutex::default(),
         }
     }
@@ -278,6 +295,13 @@ impl Metrics {
         self.key_fetches
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    /// Counts a batch of `signatures` signature checks (1: checked alone).
+    pub fn signatures_checked(&self, signatures: usize) {
+        self.signature_batches.inc();
+        self.signatures_checked
+            .inc_by(u64::try_from(signatures).unwrap_or(u64::MAX));
     }
 
     /// Counts a key rotation (a server's keys changed).

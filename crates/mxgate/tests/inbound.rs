@@ -2,6 +2,8 @@
 //! fake homeserver records what reaches it; every refusal asserts the exact
 //! status and errcode and that the upstream received nothing.
 
+#[path = "inbound/batch.rs"]
+mod batch;
 mod common;
 #[path = "inbound/edge.rs"]
 mod edge;

@@ -78,6 +78,7 @@ impl Ctx<'_> {
             state_dir: state_dir?,
             audit_log: lift(audit_log)?,
             verify: raw.verify,
+            batch_verify: raw.batch_verify,
         })
     }
 

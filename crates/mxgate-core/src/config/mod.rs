@@ -85,6 +85,10 @@ pub struct Gateway {
     /// Verify signatures (`true`). `false` is a bench-only pass-through mode,
     /// never for production.
     pub verify: bool,
+    /// Check the request signatures that are ready at the same time on one
+    /// worker lane together, as one Ed25519 batch (`true`); `false`: each
+    /// alone. See [`crate::xmatrix::verify_batch`].
+    pub batch_verify: bool,
 }
 
 /// `[inbound]`.

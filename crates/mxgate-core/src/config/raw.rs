@@ -40,6 +40,8 @@ pub(super) struct RawGateway {
     pub audit_log: Option<PathBuf>,
     #[serde(default = "yes")]
     pub verify: bool,
+    #[serde(default = "yes")]
+    pub batch_verify: bool,
 }
 
 /// `[inbound]`.

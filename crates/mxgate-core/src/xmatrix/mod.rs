@@ -1,4 +1,5 @@
-//! The `Authorization: X-Matrix` header and request signing.
+//! The `Authorization: X-Matrix` header and request signing, and checking
+//! many request signatures at once ([`verify_batch`]).
 //!
 //! Spec: <https://spec.matrix.org/v1.16/server-server-api/#request-authentication>.
 //! A request is signed by signing the canonical JSON object
@@ -9,9 +10,12 @@
 //! The header follows RFC 9110 auth-params (§11.4 and §5.6): see [`XMatrix::parse`]
 //! for the exact grammar accepted.
 
+mod batch;
 mod parse;
 #[cfg(test)]
 mod tests;
+
+pub use batch::{SignedBytes, verify_batch};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
@@ -236,6 +240,28 @@ impl RequestToSign<'_> {
         self.check_names(xm)?;
         key.verify_strict(&self.signing_bytes_canonical(body), &xm.sig)
             .map_err(|_| XMatrixError::BadSignature)
+    }
+
+    /// What [`Self::verify_with_raw`] checks before the signature: the
+    /// names; then the bytes the signature must cover, for
+    /// [`verify_batch`].
+    pub fn prepare_with_raw(
+        &self,
+        xm: &XMatrix,
+        raw_content: &[u8],
+    ) -> Result<Vec<u8>, XMatrixError> {
+        self.check_names(xm)?;
+        Ok(self.signing_bytes_with_raw(raw_content))
+    }
+
+    /// [`Self::prepare_with_raw`] for [`Self::verify_canonical`].
+    pub fn prepare_canonical(
+        &self,
+        xm: &XMatrix,
+        body: &CanonicalDoc<'_>,
+    ) -> Result<Vec<u8>, XMatrixError> {
+        self.check_names(xm)?;
+        Ok(self.signing_bytes_canonical(body))
     }
 
     fn check_names(&self, xm: &XMatrix) -> Result<(), XMatrixError> {

@@ -7,13 +7,15 @@ use mxgate_core::{
     endpoints::{BodyClass, Endpoint, EndpointKind, Param, percent_decode_segment},
     ids::{ServerName, UserId},
     json::{self, CanonicalDoc, CanonicalJsonValue},
-    xmatrix::{RequestToSign, XMatrix},
+    xmatrix::{RequestToSign, XMatrix, XMatrixError},
 };
 
 use super::{ConnInfo, Verdict, state::State};
 use crate::{
     errors::{Denied, ResponseBody},
     keyring::KeyringError,
+    metrics::Metrics,
+    signatures,
 };
 
 /// Answers `/.well-known/matrix/server` for the homeserver named by Host/SNI.
@@ -202,6 +204,7 @@ pub(super) fn parse_content<'b>(
 /// signature; `body` is the raw body `content` was parsed from.
 pub(super) async fn verify(
     state: &State,
+    metrics: &Metrics,
     request: &RequestToSign<'_>,
     xm: &XMatrix,
     content: &Content<'_>,
@@ -218,9 +221,13 @@ pub(super) async fn verify(
             return Err(Denied::Unauthorized(error.reason()));
         }
     };
-    let verified = match content {
-        Content::Canonical(doc) => request.verify_canonical(xm, &key, doc),
-        Content::Absent | Content::Tree(_) => request.verify_with_raw(xm, &key, body),
-    };
-    Ok(verified?)
+    let message = match content {
+        Content::Canonical(doc) => request.prepare_canonical(xm, doc),
+        Content::Absent | Content::Tree(_) => request.prepare_with_raw(xm, body),
+    }?;
+    if signatures::verify(message, xm.sig, key, state.batch_verify, metrics).await {
+        Ok(())
+    } else {
+        Err(XMatrixError::BadSignature.into())
+    }
 }

@@ -165,38 +165,39 @@ impl Gateway {
             mode: state.mode,
             ..Verdict::default()
         };
-        let response = match admit_and_forward(&state, request, conn, &mut verdict).await {
-            Ok(response) => {
-                if verdict.would_reject.is_none() {
-                    self.metrics
-                        .request(labels("accepted", "ok", verdict.endpoint));
-                    let origin = verdict.origin.as_ref().map(ServerName::as_str);
-                    self.metrics.server_request(
-                        "inbound",
-                        origin,
-                        verdict.origin_trusted,
-                        "accepted",
-                    );
-                    self.audit.accepted(Direction::Inbound, origin);
-                }
-                if let Some(destination) = &verdict.destination {
-                    self.status()
-                        .upstream(destination.as_str(), true, None, now_ms());
-                }
-                response
-            }
-            Err(denied) => {
-                let kind = match denied {
-                    Denied::BadGateway(_) | Denied::GatewayTimeout => {
-                        self.metrics.upstream_error(denied.reason());
-                        "failed"
+        let response =
+            match admit_and_forward(&state, &self.metrics, request, conn, &mut verdict).await {
+                Ok(response) => {
+                    if verdict.would_reject.is_none() {
+                        self.metrics
+                            .request(labels("accepted", "ok", verdict.endpoint));
+                        let origin = verdict.origin.as_ref().map(ServerName::as_str);
+                        self.metrics.server_request(
+                            "inbound",
+                            origin,
+                            verdict.origin_trusted,
+                            "accepted",
+                        );
+                        self.audit.accepted(Direction::Inbound, origin);
                     }
-                    _ => "rejected",
-                };
-                self.record(&verdict, &method, &uri, kind, denied);
-                denied.to_matrix_error().into_response()
-            }
-        };
+                    if let Some(destination) = &verdict.destination {
+                        self.status()
+                            .upstream(destination.as_str(), true, None, now_ms());
+                    }
+                    response
+                }
+                Err(denied) => {
+                    let kind = match denied {
+                        Denied::BadGateway(_) | Denied::GatewayTimeout => {
+                            self.metrics.upstream_error(denied.reason());
+                            "failed"
+                        }
+                        _ => "rejected",
+                    };
+                    self.record(&verdict, &method, &uri, kind, denied);
+                    denied.to_matrix_error().into_response()
+                }
+            };
         if let Some(denied) = verdict.would_reject {
             self.record(&verdict, &method, &uri, "would_reject", denied);
         }
@@ -286,6 +287,7 @@ impl Verdict {
 
 async fn admit_and_forward(
     state: &State,
+    metrics: &Metrics,
     request: Request<Incoming>,
     conn: &ConnInfo,
     verdict: &mut Verdict,
@@ -321,7 +323,7 @@ async fn admit_and_forward(
             destination: &destination,
             content: content.tree(),
         };
-        if let Err(denied) = verify(state, &request, xm, &content, &body).await {
+        if let Err(denied) = verify(state, metrics, &request, xm, &content, &body).await {
             verdict.soft(denied)?;
         }
         // After the signature: a forger naming a trusted origin can't spend

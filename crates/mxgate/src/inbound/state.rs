@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub(crate) mode: Mode,
     /// Verify signatures (false only in bench pass-through mode).
     pub(crate) verify: bool,
+    /// Check signatures in per-lane batches (`[gateway] batch_verify`).
+    pub(crate) batch_verify: bool,
     /// Inbound limits.
     pub(crate) limits: InboundLimits,
     /// Trusted origins: remotes and our own homeservers.
@@ -122,6 +124,7 @@ impl State {
             well_known,
             mode: config.gateway.mode,
             verify: config.gateway.verify,
+            batch_verify: config.gateway.batch_verify,
             limits,
             origins,
             homeservers,

@@ -1,0 +1,164 @@
+//! X-Matrix signature checks, batched per worker lane.
+//!
+//! A request that reaches its signature check queues it on its lane and
+//! yields once. Every other request of the lane that got that far in the
+//! same turn of the scheduler queues its own; the first of them to run
+//! again checks the whole queue as one Ed25519 batch
+//! ([`xmatrix::verify_batch`]: ≈ 1.7× less CPU per signature for 4 to 16
+//! signatures, the same verdicts as one by one) and hands each its verdict.
+//! A request alone on its lane makes a batch of one, checked alone, after
+//! one extra turn of the scheduler. Off the lanes (tests, tools) and with
+//! `[gateway] batch_verify = false` every signature is checked alone.
+
+use std::{
+    cell::RefCell,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use mxgate_core::xmatrix::{self, SignedBytes};
+
+use crate::{lanes, metrics::Metrics};
+
+/// Signatures checked in one batch at most; a longer queue is split.
+const MAX_BATCH: usize = 32;
+
+thread_local! {
+    /// The checks queued on this lane and not yet run.
+    static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One queued check.
+struct Job {
+    message: Vec<u8>,
+    signature: Signature,
+    key: VerifyingKey,
+    verdict: Arc<Verdict>,
+}
+
+/// A job's outcome, written by whichever request runs the batch.
+#[derive(Default)]
+struct Verdict(AtomicU8);
+
+const PENDING: u8 = 0;
+const VALID: u8 = 1;
+const INVALID: u8 = 2;
+
+impl Verdict {
+    fn set(&self, valid: bool) {
+        self.0
+            .store(if valid { VALID } else { INVALID }, Ordering::Release);
+    }
+
+    fn get(&self) -> Option<bool> {
+        match self.0.load(Ordering::Acquire) {
+            PENDING => None,
+            state => Some(state == VALID),
+        }
+    }
+}
+
+/// Whether `signature` by `key` covers `message`; with `batch`, checked in
+/// a batch with the lane's other pending checks.
+pub async fn verify(
+    message: Vec<u8>,
+    signature: Signature,
+    key: VerifyingKey,
+    batch: bool,
+    metrics: &Metrics,
+) -> bool {
+    if !batch || !lanes::on_lane() {
+        metrics.signatures_checked(1);
+        return key.verify_strict(&message, &signature).is_ok();
+    }
+    let verdict = Arc::new(Verdict::default());
+    QUEUE.with(|queue| {
+        queue.borrow_mut().push(Job {
+            message,
+            signature,
+            key,
+            verdict: verdict.clone(),
+        });
+    });
+    tokio::task::yield_now().await;
+    if let Some(valid) = verdict.get() {
+        return valid;
+    }
+    run_queue(metrics);
+    // Our job was still queued, so `run_queue` decided it; fail closed
+    // should that ever not hold.
+    verdict.get().unwrap_or(false)
+}
+
+/// Checks every queued job, in batches of at most [`MAX_BATCH`].
+fn run_queue(metrics: &Metrics) {
+    let jobs = QUEUE.with(|queue| std::mem::take(&mut *queue.borrow_mut()));
+    for chunk in jobs.chunks(MAX_BATCH) {
+        let items: Vec<SignedBytes<'_>> = chunk
+            .iter()
+            .map(|job| SignedBytes {
+                message: &job.message,
+                signature: &job.signature,
+                key: &job.key,
+            })
+            .collect();
+        let verdicts = xmatrix::verify_batch(&items);
+        metrics.signatures_checked(chunk.len());
+        for (job, valid) in chunk.iter().zip(verdicts) {
+            job.verdict.set(valid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+    use crate::lanes::Lanes;
+
+    fn job(n: u8, valid: bool) -> (Vec<u8>, Signature, VerifyingKey) {
+        let key = SigningKey::from_bytes(&[n; 32]);
+        let message = vec![n; 64];
+        let signature = key.sign(if valid { &message } else { b"other" });
+        (message, signature, key.verifying_key())
+    }
+
+    #[test]
+    fn requests_ready_together_are_checked_in_one_batch_with_their_own_verdicts() {
+        let lanes = Lanes::start("sigtest", 1);
+        let metrics = Arc::new(Metrics::new());
+        let (done, results) = std::sync::mpsc::channel();
+        for n in 0..6u8 {
+            let (done, metrics) = (done.clone(), metrics.clone());
+            let valid = n != 2;
+            lanes.spawn(async move {
+                let (message, signature, key) = job(n, valid);
+                let verdict = verify(message, signature, key, true, &metrics).await;
+                let _ = done.send((n, verdict));
+            });
+        }
+        let mut verdicts: Vec<(u8, bool)> = (0..6).map(|_| results.recv().unwrap()).collect();
+        verdicts.sort_unstable();
+        let expected: Vec<(u8, bool)> = (0..6).map(|n| (n, n != 2)).collect();
+        assert_eq!(verdicts, expected);
+        let text = metrics.encode();
+        assert!(text.contains("mxgate_signatures_checked_total 6"), "{text}");
+        // Spawned back to back, they all queued before the first ran again.
+        assert!(text.contains("mxgate_signature_batches_total 1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn off_the_lanes_each_signature_is_checked_alone() {
+        let metrics = Metrics::new();
+        let (message, signature, key) = job(1, true);
+        assert!(verify(message, signature, key, true, &metrics).await);
+        let (message, signature, key) = job(1, false);
+        assert!(!verify(message, signature, key, true, &metrics).await);
+        let text = metrics.encode();
+        assert!(text.contains("mxgate_signature_batches_total 2"), "{text}");
+    }
+}
