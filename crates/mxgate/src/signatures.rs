@@ -9,9 +9,14 @@
 //! A request alone on its lane makes a batch of one, checked alone, after
 //! one extra turn of the scheduler. Off the lanes (tests, tools) and with
 //! `[gateway] batch_verify = false` every signature is checked alone.
+//!
+//! A batch with a bad signature costs the batch plus every signature of it
+//! alone (≈ 1.6× checking them alone). So that a forger cannot keep that
+//! up, a lane checks its next [`ALONE_AFTER_BAD_BATCH`] signatures alone
+//! after such a batch.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     sync::{
         Arc,
         atomic::{AtomicU8, Ordering},
@@ -26,9 +31,14 @@ use crate::{lanes, metrics::Metrics};
 /// Signatures checked in one batch at most; a longer queue is split.
 const MAX_BATCH: usize = 32;
 
+/// Signatures a lane checks alone after a batch that held a bad one.
+const ALONE_AFTER_BAD_BATCH: u32 = 256;
+
 thread_local! {
     /// The checks queued on this lane and not yet run.
     static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+    /// Signatures still to check alone since the last bad batch.
+    static ALONE: Cell<u32> = const { Cell::new(0) };
 }
 
 /// One queued check.
@@ -70,7 +80,7 @@ pub async fn verify(
     batch: bool,
     metrics: &Metrics,
 ) -> bool {
-    if !batch || !lanes::on_lane() {
+    if !batch || !lanes::on_lane() || take_alone() {
         metrics.signatures_checked(1);
         return key.verify_strict(&message, &signature).is_ok();
     }
@@ -107,10 +117,24 @@ fn run_queue(metrics: &Metrics) {
             .collect();
         let verdicts = xmatrix::verify_batch(&items);
         metrics.signatures_checked(chunk.len());
+        if chunk.len() > 1 && verdicts.contains(&false) {
+            ALONE.with(|alone| alone.set(ALONE_AFTER_BAD_BATCH));
+        }
         for (job, valid) in chunk.iter().zip(verdicts) {
             job.verdict.set(valid);
         }
     }
+}
+
+/// Whether this signature is to be checked alone (counting it down).
+fn take_alone() -> bool {
+    ALONE.with(|alone| match alone.get() {
+        0 => false,
+        left => {
+            alone.set(left - 1);
+            true
+        }
+    })
 }
 
 #[cfg(test)]
@@ -149,6 +173,23 @@ mod tests {
         assert!(text.contains("mxgate_signatures_checked_total 6"), "{text}");
         // Spawned back to back, they all queued before the first ran again.
         assert!(text.contains("mxgate_signature_batches_total 1"), "{text}");
+
+        // That batch held a bad signature: the lane now checks alone.
+        for n in 0..4u8 {
+            let (done, metrics) = (done.clone(), metrics.clone());
+            lanes.spawn(async move {
+                let (message, signature, key) = job(n, true);
+                let verdict = verify(message, signature, key, true, &metrics).await;
+                let _ = done.send((n, verdict));
+            });
+        }
+        assert!((0..4).all(|_| results.recv().unwrap().1));
+        let text = metrics.encode();
+        assert!(
+            text.contains("mxgate_signatures_checked_total 10"),
+            "{text}"
+        );
+        assert!(text.contains("mxgate_signature_batches_total 5"), "{text}");
     }
 
     #[tokio::test]
