@@ -95,7 +95,8 @@ enum Command {
     Idle(idle::IdleArgs),
     /// N connections trickling header bytes (slowloris), reporting closes.
     Slowloris(slowloris::SlowlorisArgs),
-    /// Time one bare ed25519-dalek `verify_strict` (900-byte message).
+    /// Time one bare ed25519-dalek `verify_strict` (900-byte message), and
+    /// with `--batch N` mxgate's batch check per signature.
     VerifyCost {
         /// Print one JSON line.
         #[arg(long)]
@@ -104,6 +105,10 @@ enum Command {
         /// signed bytes; a 10-PDU request signs about 7 500).
         #[arg(long, default_value_t = 900)]
         bytes: usize,
+        /// Also time mxgate's batch check (`xmatrix::verify_batch`) over
+        /// batches of this many signatures, per signature.
+        #[arg(long)]
+        batch: Option<usize>,
     },
 }
 
@@ -195,7 +200,7 @@ fn main() -> ExitCode {
             }
             Err(error) => fail(&error.to_string()),
         },
-        Command::VerifyCost { json, bytes } => verify_cost(json, bytes),
+        Command::VerifyCost { json, bytes, batch } => verify_cost(json, bytes, batch),
         Command::Idle(args) => hold(idle::run(&args)),
         Command::Slowloris(args) => hold(slowloris::run(&args)),
     }
@@ -305,23 +310,46 @@ fn sign(args: &PoolArgs, out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn verify_cost(json: bool, bytes: usize) -> ExitCode {
-    match tools::verify_cost(bytes, 15, Duration::from_millis(60)) {
-        Ok((min, median)) => {
-            let (min_us, median_us) = (min.as_secs_f64() * 1e6, median.as_secs_f64() * 1e6);
-            if json {
-                println!(
-                    r#"{{"verify_strict_us_min":{min_us:.2},"verify_strict_us_median":{median_us:.2},"message_bytes":{bytes}}}"#
-                );
-            } else {
-                println!(
-                    "ed25519 verify_strict, {bytes}-byte message: min {min_us:.2} µs, median {median_us:.2} µs"
-                );
-            }
-            ExitCode::SUCCESS
+fn verify_cost(json: bool, bytes: usize, batch: Option<usize>) -> ExitCode {
+    let alone = match tools::verify_cost(bytes, 15, Duration::from_millis(60)) {
+        Ok(cost) => cost,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let batched = match batch {
+        Some(n) => match tools::batch_verify_cost(bytes, n, 15, Duration::from_millis(60)) {
+            Ok(cost) => Some((n, cost)),
+            Err(error) => return fail(&error.to_string()),
+        },
+        None => None,
+    };
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (min_us, median_us) = (us(alone.0), us(alone.1));
+    if json {
+        let batch_fields = batched.map_or(String::new(), |(n, (min, median))| {
+            format!(
+                r#","batch":{n},"batch_us_per_signature_min":{:.2},"batch_us_per_signature_median":{:.2}"#,
+                us(min),
+                us(median)
+            )
+        });
+        println!(
+            r#"{{"verify_strict_us_min":{min_us:.2},"verify_strict_us_median":{median_us:.2},"message_bytes":{bytes}{batch_fields}}}"#
+        );
+    } else {
+        println!(
+            "ed25519 verify_strict, {bytes}-byte message: min {min_us:.2} µs, median {median_us:.2} µs"
+        );
+        if let Some((n, (min, median))) = batched {
+            println!(
+                "mxgate verify_batch, batches of {n}: min {:.2} µs, median {:.2} µs per signature \
+                 ({:.2}× fewer than alone)",
+                us(min),
+                us(median),
+                min_us / us(min)
+            );
         }
-        Err(error) => fail(&error.to_string()),
     }
+    ExitCode::SUCCESS
 }
 
 fn pool_spec(args: &PoolArgs) -> Result<PoolSpec, requests::PoolError> {

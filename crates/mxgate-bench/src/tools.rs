@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use mxgate_core::json::encode_base64;
+use mxgate_core::xmatrix::{self, SignedBytes};
 
 use crate::requests::{Origin, PoolError};
 
@@ -46,6 +47,51 @@ pub fn verify_cost(
         .collect();
     per_call.sort_unstable();
     Ok((per_call[0], per_call[per_call.len() / 2]))
+}
+
+/// Time per signature of `mxgate_core::xmatrix::verify_batch` over batches
+/// of `batch` signatures by one key over distinct `bytes`-byte messages (as
+/// the gateway checks requests that arrive together): minimum and median
+/// over `rounds` loops of `loop_time`.
+pub fn batch_verify_cost(
+    bytes: usize,
+    batch: usize,
+    rounds: usize,
+    loop_time: Duration,
+) -> Result<(Duration, Duration), PoolError> {
+    let origin = Origin::nth(0)?;
+    let key = origin.key.verifying_key();
+    let messages: Vec<Vec<u8>> = (0..batch.max(1))
+        .map(|n| {
+            let mut message = vec![b'x'; bytes.max(8)];
+            message[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            message
+        })
+        .collect();
+    let signatures: Vec<Signature> = messages.iter().map(|m| origin.key.sign(m)).collect();
+    let items: Vec<SignedBytes<'_>> = messages
+        .iter()
+        .zip(&signatures)
+        .map(|(message, signature)| SignedBytes {
+            message,
+            signature,
+            key: &key,
+        })
+        .collect();
+    let mut per_signature: Vec<Duration> = (0..rounds.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            let mut batches = 0_u32;
+            while start.elapsed() < loop_time {
+                let verdicts = xmatrix::verify_batch(black_box(&items));
+                debug_assert!(verdicts.iter().all(|&ok| ok));
+                batches += 1;
+            }
+            start.elapsed() / (batches.max(1) * items.len() as u32)
+        })
+        .collect();
+    per_signature.sort_unstable();
+    Ok((per_signature[0], per_signature[per_signature.len() / 2]))
 }
 
 fn time_loop(
@@ -89,6 +135,13 @@ mod tests {
         let text = print_keys(1, Some("external")).unwrap();
         assert!(text.starts_with("[[remote]]\nserver_name = \"o0.bench.example\"\n"));
         assert!(text.contains("tier = \"external\""));
+    }
+
+    #[test]
+    fn batches_cost_something_per_signature() {
+        let (min, median) = batch_verify_cost(900, 4, 2, Duration::from_millis(5)).unwrap();
+        assert!(min > Duration::ZERO);
+        assert!(min <= median);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! machine this took ≈ 10 µs of CPU off every proxied request compared with
 //! tokio's multi-threaded scheduler (docs/performance.md).
 //!
-//! The listeners still accept on the main runtime and hand each accepted
-//! socket to the lane with the fewest open connections.
+//! The inbound listener accepts on the main runtime and hands each accepted
+//! socket to the lane with the fewest open connections. (The outbound proxy
+//! listener stays on the main runtime, see `outbound::run_outbound`.)
 
 use std::{
     cell::Cell,

@@ -21,12 +21,13 @@
 //! whenever the peer selects `h2` by ALPN.
 
 mod connector;
+mod destination;
 pub mod discovery;
 mod error;
 mod pins;
 mod well_known;
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
@@ -34,24 +35,23 @@ use hyper::{
     Request, Response, Uri,
     body::Incoming,
     header::{self, HeaderValue},
+    http::uri::PathAndQuery,
 };
 use hyper_util::{
     client::legacy::Client,
     rt::{TokioExecutor, TokioTimer},
 };
 use mxgate_core::{
-    config::{Config, Discovery, Homeserver, HostPort, Scheme, SpkiPin, Upstream},
+    config::{Config, Discovery},
     ids::ServerName,
 };
-use rustls::{ClientConfig, RootCertStore};
 
-use crate::{
-    lanes,
-    tls::{self, TlsError},
-};
+use crate::lanes;
 pub use connector::ConnectError;
-use connector::{PinnedConnector, Route};
-use discovery::{Discoverer, DiscoveryEvents, DiscoveryOptions, DynamicRoutes, WellKnownSpec};
+use connector::PinnedConnector;
+use destination::{Base, Via};
+pub use destination::{Destination, TlsSettings};
+use discovery::{Discoverer, DiscoveryEvents, DiscoveryOptions, DynamicRoutes};
 pub use error::ClientError;
 pub use well_known::DiscoveryError;
 
@@ -98,128 +98,6 @@ impl Default for ClientOptions {
     }
 }
 
-/// TLS settings for one destination.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// PEM files whose certificates are the only trusted roots; empty = the
-    /// system trust store.
-    pub ca_files: Vec<PathBuf>,
-    /// Accepted SHA-256 digests of the leaf's SubjectPublicKeyInfo; empty =
-    /// no pinning.
-    pub spki_pins: Vec<SpkiPin>,
-}
-
-/// A server the client may talk to, and how.
-#[derive(Clone)]
-pub struct Destination {
-    server: ServerName,
-    base: String,
-    via: Via,
-}
-
-/// How a destination is reached.
-#[derive(Clone)]
-enum Via {
-    /// A fixed route.
-    Route(Arc<Route>),
-    /// A route resolved through `/.well-known/matrix/server`.
-    WellKnown(Arc<WellKnownSpec>),
-}
-
-impl Destination {
-    /// A configured `[[homeserver]]`: its upstream URL, trusting its `ca`
-    /// file when set (else the system roots, for an `https` upstream).
-    pub fn homeserver(hs: &Homeserver) -> Result<Self, ClientError> {
-        let tls = TlsSettings {
-            ca_files: hs.ca.iter().cloned().collect(),
-            spki_pins: Vec::new(),
-        };
-        Self::upstream(hs.server_name.clone(), &hs.upstream, &tls)
-    }
-
-    /// An internal homeserver reached at its upstream URL.
-    pub fn upstream(
-        server: ServerName,
-        upstream: &Upstream,
-        tls: &TlsSettings,
-    ) -> Result<Self, ClientError> {
-        let tls = match upstream.scheme {
-            Scheme::Http => None,
-            Scheme::Https => Some(connector::TlsTarget::new(
-                &upstream.host,
-                client_config(tls)?,
-            )?),
-        };
-        let route = Route::new(&upstream.host, upstream.port, tls);
-        Ok(Self {
-            base: upstream.to_string(),
-            server,
-            via: Via::Route(Arc::new(route)),
-        })
-    }
-
-    /// A remote server reached over TLS at `address`, with the server name's
-    /// host as TLS name. Without `address`: the server name's host and port
-    /// (default 8448).
-    pub fn remote(
-        server: ServerName,
-        address: Option<&HostPort>,
-        tls: &TlsSettings,
-    ) -> Result<Self, ClientError> {
-        let target = connector::TlsTarget::new(server.host(), client_config(tls)?)?;
-        let route = match address {
-            Some(address) => Route::new(&address.host, address.port, Some(target)),
-            None => Route::new(
-                server.host(),
-                server.port().unwrap_or(discovery::DEFAULT_PORT),
-                Some(target),
-            ),
-        };
-        Ok(Self {
-            base: format!("https://{server}"),
-            server,
-            via: Via::Route(Arc::new(route)),
-        })
-    }
-
-    /// A remote server found by the spec's server-name resolution (see
-    /// [`discovery`]): an IP literal or a name with an explicit port is
-    /// reached at itself at once; any other name through its
-    /// `/.well-known/matrix/server` delegation, resolved on first use.
-    pub fn well_known(
-        server: ServerName,
-        tls: &TlsSettings,
-        options: DiscoveryOptions,
-    ) -> Result<Self, ClientError> {
-        if server.is_ip_literal() || server.port().is_some() {
-            return Self::remote(server, None, tls);
-        }
-        let config = client_config(tls)?;
-        let mut fetch_tls = (*config).clone();
-        fetch_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let spec = WellKnownSpec {
-            tls: config,
-            fetch_tls: Arc::new(fetch_tls),
-            options,
-        };
-        Ok(Self {
-            base: format!("https://{server}"),
-            server,
-            via: Via::WellKnown(Arc::new(spec)),
-        })
-    }
-
-    /// The server name.
-    pub fn server(&self) -> &ServerName {
-        &self.server
-    }
-
-    /// `scheme://authority` of the URIs sent to this destination.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-}
-
 /// The pooled client. Cheap to clone; clones share the pools.
 ///
 /// There is one pool per [lane](crate::lanes) plus one for other threads, so
@@ -227,6 +105,8 @@ impl Destination {
 pub struct HttpClient<B = ClientBody> {
     pools: Arc<[Client<PinnedConnector, B>]>,
     destinations: Arc<HashMap<ServerName, Destination>>,
+    /// Each destination's base, parsed.
+    bases: Arc<HashMap<ServerName, Base>>,
     /// Discovered destinations by base (`https://{server}`).
     discovered: Arc<HashMap<String, Arc<Discoverer>>>,
     discovery_events: Arc<DiscoveryEvents>,
@@ -238,6 +118,7 @@ impl<B> Clone for HttpClient<B> {
         Self {
             pools: self.pools.clone(),
             destinations: self.destinations.clone(),
+            bases: self.bases.clone(),
             discovered: self.discovered.clone(),
             discovery_events: self.discovery_events.clone(),
             response_timeout: self.response_timeout,
@@ -298,6 +179,7 @@ where
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
         let mut by_name = HashMap::new();
+        let mut bases = HashMap::new();
         let mut routes = HashMap::new();
         let mut discovered = HashMap::new();
         let dynamic = DynamicRoutes::default();
@@ -320,6 +202,7 @@ where
             {
                 return Err(ClientError::DuplicateDestination(dest.base));
             }
+            bases.insert(dest.server.clone(), Base::parse(&dest.base)?);
             if let Some(old) = by_name.insert(dest.server.clone(), dest) {
                 return Err(ClientError::DuplicateDestination(old.server.to_string()));
             }
@@ -338,6 +221,7 @@ where
         Ok(Self {
             pools,
             destinations: Arc::new(by_name),
+            bases: Arc::new(bases),
             discovered: Arc::new(discovered),
             discovery_events,
             response_timeout: options.response_timeout,
@@ -359,6 +243,19 @@ where
             .ok_or_else(|| ClientError::UnknownDestination(server.to_string()))?;
         let text = format!("{}{}", dest.base, path_and_query);
         text.parse().map_err(|_| ClientError::InvalidUri(text))
+    }
+
+    /// [`Self::uri_for`] with an already parsed `path_and_query` (e.g. an
+    /// inbound request's, as received): nothing is formatted or re-parsed.
+    pub fn uri_with(
+        &self,
+        server: &ServerName,
+        path_and_query: PathAndQuery,
+    ) -> Result<Uri, ClientError> {
+        self.bases
+            .get(server)
+            .ok_or_else(|| ClientError::UnknownDestination(server.to_string()))?
+            .uri(path_and_query)
     }
 
     /// Counters of the well-known discoveries of this client (shared by its
@@ -414,26 +311,4 @@ fn retarget<B>(request: &mut Request<B>, target: &ServerName) -> Result<(), Clie
         .map_err(|_| ClientError::InvalidUri(target.to_string()))?;
     request.headers_mut().insert(header::HOST, host);
     Ok(())
-}
-
-fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, ClientError> {
-    let roots: Arc<RootCertStore> = if settings.ca_files.is_empty() {
-        tls::system_root_store()?
-    } else {
-        Arc::new(tls::root_store_from_files(&settings.ca_files)?)
-    };
-    let builder = ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::from)?;
-    let mut config = if settings.spki_pins.is_empty() {
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        let verifier = pins::SpkiPinVerifier::new(roots, &settings.spki_pins)?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth()
-    };
-    config.alpn_protocols = tls::ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
 }

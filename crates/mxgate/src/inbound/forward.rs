@@ -44,10 +44,12 @@ pub(super) async fn forward(
     body: Bytes,
     conn: &ConnInfo,
 ) -> Result<Response<ResponseBody>, Denied> {
-    let uri = state
-        .client
-        .uri_for(destination, target)
-        .map_err(|error| Denied::from(&error))?;
+    let path_and_query = parts.uri.path_and_query().cloned();
+    let uri = match path_and_query {
+        Some(path_and_query) => state.client.uri_with(destination, path_and_query),
+        None => state.client.uri_for(destination, target),
+    }
+    .map_err(|error| Denied::from(&error))?;
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;

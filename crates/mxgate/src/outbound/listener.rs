@@ -13,7 +13,6 @@ use tokio::{
 };
 
 use super::{OutboundGateway, OutboundSetupError};
-use crate::lanes::{self, Lanes};
 
 /// Connections served at once; further ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
@@ -70,15 +69,16 @@ impl OutboundListener {
 
 /// Serves the federation-proxy protocol on `listener` until `shutdown`
 /// completes, then stops accepting and lets requests in flight finish (up to
-/// 30 s). Connections are served on [`lanes`](crate::lanes), one thread per
-/// CPU. A UNIX socket file is removed at the end.
+/// 30 s). Connections are served on the calling runtime, not on
+/// [`lanes`](crate::lanes): Synapse opens one proxy connection per request,
+/// and with per-lane pools consecutive requests to a remote would open one
+/// TLS connection per lane instead of sharing one. A UNIX socket file is removed at the end.
 pub async fn run_outbound(
     listener: OutboundListener,
     gateway: Arc<OutboundGateway>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let lanes = Lanes::start("outbound", lanes::count());
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -95,23 +95,10 @@ pub async fn run_outbound(
             continue;
         };
         let (gateway, stopped) = (gateway.clone(), stopped.clone());
-        let io = match io.into_std() {
-            Ok(io) => io,
-            Err(error) => {
-                tracing::debug!(%error, "cannot hand the connection to a lane");
-                continue;
-            }
-        };
-        lanes.spawn(async move {
+        tokio::spawn(async move {
             match io {
-                StdIo::Tcp(stream) => match tokio::net::TcpStream::from_std(stream) {
-                    Ok(stream) => serve_connection(stream, gateway, stopped).await,
-                    Err(error) => tracing::debug!(%error, "cannot register the connection"),
-                },
-                StdIo::Unix(stream) => match tokio::net::UnixStream::from_std(stream) {
-                    Ok(stream) => serve_connection(stream, gateway, stopped).await,
-                    Err(error) => tracing::debug!(%error, "cannot register the connection"),
-                },
+                Io::Tcp(stream) => serve_connection(stream, gateway, stopped).await,
+                Io::Unix(stream) => serve_connection(stream, gateway, stopped).await,
             }
             drop(slot);
         });
@@ -135,21 +122,6 @@ pub async fn run_outbound(
 enum Io {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
-}
-
-/// An accepted connection on its way to a lane.
-enum StdIo {
-    Tcp(std::net::TcpStream),
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl Io {
-    fn into_std(self) -> std::io::Result<StdIo> {
-        Ok(match self {
-            Self::Tcp(stream) => StdIo::Tcp(stream.into_std()?),
-            Self::Unix(stream) => StdIo::Unix(stream.into_std()?),
-        })
-    }
 }
 
 async fn accept(listener: &OutboundListener) -> Option<Io> {
