@@ -4,7 +4,7 @@
 //! yields once. Every other request of the lane that got that far in the
 //! same turn of the scheduler queues its own; the first of them to run
 //! again checks the whole queue as one Ed25519 batch
-//! ([`xmatrix::verify_batch`]: ≈ 1.7× less CPU per signature for 4 to 16
+//! ([`xmatrix::verify_batch`]: 1.6–1.8× less CPU per signature for 4 to 16
 //! signatures, the same verdicts as one by one) and hands each its verdict.
 //! A request alone on its lane makes a batch of one, checked alone, after
 //! one extra turn of the scheduler. Off the lanes (tests, tools) and with

@@ -2,7 +2,7 @@
 //! with the verdicts of [`VerifyingKey::verify_strict`] taken one by one.
 //!
 //! A batch of `n` signatures costs one multi-scalar multiplication instead
-//! of `n` double-scalar ones: ≈ 1.7× fewer cycles per signature for batches
+//! of `n` double-scalar ones: 1.6–1.8× fewer cycles per signature for batches
 //! of 4 to 16 (docs/performance.md). [`verify_batch`] gives the same answer
 //! as `verify_strict` for each item, with one exception that only the
 //! owner of the signing key can produce (see there).
