@@ -12,8 +12,7 @@
 //!
 //! A batch with a bad signature costs the batch plus every signature of it
 //! alone (≈ 1.6× checking them alone). So that a forger cannot keep that
-//! up, a lane checks its next [`ALONE_AFTER_BAD_BATCH`] signatures alone
-//! after such a batch.
+//! up, a lane checks its next 256 signatures alone after such a batch.
 
 use std::{
     cell::{Cell, RefCell},

@@ -23,7 +23,7 @@
 //!    can't spend a trusted origin's quota — 429;
 //! 10. `/send`: transaction envelope; body `origin` ≠ header origin — 403;
 //! 11. invite and send_join/leave/knock: the membership event itself
-//!     ([`edge`]) — 403, 401 for its signature, 400 for an unknown room version.
+//!     (`edge.rs`) — 403, 401 for its signature, 400 for an unknown room version.
 //!
 //! Report mode (`[gateway] mode = "report"`) records steps 3, 4, 7, 8, 9,
 //! 10 and 11 as `would_reject` and forwards anyway; framing, paths, unknown
