@@ -18,6 +18,7 @@
 //! - [`keys_cmd`]: `mxgate keys fetch|show`.
 //! - [`status`]: the status board (`GET /status`, `GET /`, `mxgate status`).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod audit;
 pub mod cli;
