@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{HeaderMap, Request, Response, body::Incoming, header, http::request::Parts};
+use hyper::{
+    HeaderMap, Request, Response,
+    body::Incoming,
+    header,
+    http::{request::Parts, uri::PathAndQuery},
+};
 use mxgate_core::ids::ServerName;
 
 use super::{ConnInfo, state::State};
@@ -40,16 +45,20 @@ pub(super) async fn forward(
     state: &State,
     destination: &ServerName,
     parts: &Parts,
-    target: &str,
     body: Bytes,
     conn: &ConnInfo,
 ) -> Result<Response<ResponseBody>, Denied> {
-    let path_and_query = parts.uri.path_and_query().cloned();
-    let uri = match path_and_query {
-        Some(path_and_query) => state.client.uri_with(destination, path_and_query),
-        None => state.client.uri_for(destination, target),
-    }
-    .map_err(|error| Denied::from(&error))?;
+    // The request-target as received (hyper gives every origin-form target
+    // a path and query).
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = state
+        .client
+        .uri_with(destination, path_and_query)
+        .map_err(|error| Denied::from(&error))?;
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;

@@ -165,39 +165,39 @@ impl Gateway {
             mode: state.mode,
             ..Verdict::default()
         };
-        let response =
-            match admit_and_forward(&state, &self.metrics, request, conn, &mut verdict).await {
-                Ok(response) => {
-                    if verdict.would_reject.is_none() {
-                        self.metrics
-                            .request(labels("accepted", "ok", verdict.endpoint));
-                        let origin = verdict.origin.as_ref().map(ServerName::as_str);
-                        self.metrics.server_request(
-                            "inbound",
-                            origin,
-                            verdict.origin_trusted,
-                            "accepted",
-                        );
-                        self.audit.accepted(Direction::Inbound, origin);
-                    }
-                    if let Some(destination) = &verdict.destination {
-                        self.status()
-                            .upstream(destination.as_str(), true, None, now_ms());
-                    }
-                    response
+        let outcome = admit_and_forward(&state, &self.metrics, request, conn, &mut verdict).await;
+        let response = match outcome {
+            Ok(response) => {
+                if verdict.would_reject.is_none() {
+                    self.metrics
+                        .request(labels("accepted", "ok", verdict.endpoint));
+                    let origin = verdict.origin.as_ref().map(ServerName::as_str);
+                    self.metrics.server_request(
+                        "inbound",
+                        origin,
+                        verdict.origin_trusted,
+                        "accepted",
+                    );
+                    self.audit.accepted(Direction::Inbound, origin);
                 }
-                Err(denied) => {
-                    let kind = match denied {
-                        Denied::BadGateway(_) | Denied::GatewayTimeout => {
-                            self.metrics.upstream_error(denied.reason());
-                            "failed"
-                        }
-                        _ => "rejected",
-                    };
-                    self.record(&verdict, &method, &uri, kind, denied);
-                    denied.to_matrix_error().into_response()
+                if let Some(destination) = &verdict.destination {
+                    self.status()
+                        .upstream(destination.as_str(), true, None, now_ms());
                 }
-            };
+                response
+            }
+            Err(denied) => {
+                let kind = match denied {
+                    Denied::BadGateway(_) | Denied::GatewayTimeout => {
+                        self.metrics.upstream_error(denied.reason());
+                        "failed"
+                    }
+                    _ => "rejected",
+                };
+                self.record(&verdict, &method, &uri, kind, denied);
+                denied.to_matrix_error().into_response()
+            }
+        };
         if let Some(denied) = verdict.would_reject {
             self.record(&verdict, &method, &uri, "would_reject", denied);
         }
@@ -339,7 +339,7 @@ async fn admit_and_forward(
     }
     // `content` borrows `body`, which is forwarded as it is.
     drop(content);
-    forward::forward(state, &destination, &parts, target, body, conn).await
+    forward::forward(state, &destination, &parts, body, conn).await
 }
 
 /// The signed body's own rules: the `/send` envelope, membership events.
