@@ -212,8 +212,7 @@ impl RequestToSign<'_> {
     /// document.
     pub fn verify(&self, xm: &XMatrix, key: &VerifyingKey) -> Result<(), XMatrixError> {
         self.check_names(xm)?;
-        key.verify_strict(&self.signing_bytes(), &xm.sig)
-            .map_err(|_| XMatrixError::BadSignature)
+        verify_strict(key, &self.signing_bytes(), xm)
     }
 
     /// [`Self::verify`], with the signed bytes built by
@@ -224,9 +223,7 @@ impl RequestToSign<'_> {
         key: &VerifyingKey,
         raw_content: &[u8],
     ) -> Result<(), XMatrixError> {
-        self.check_names(xm)?;
-        key.verify_strict(&self.signing_bytes_with_raw(raw_content), &xm.sig)
-            .map_err(|_| XMatrixError::BadSignature)
+        verify_strict(key, &self.prepare_with_raw(xm, raw_content)?, xm)
     }
 
     /// [`Self::verify`], with `body` as the signed content (see
@@ -237,9 +234,7 @@ impl RequestToSign<'_> {
         key: &VerifyingKey,
         body: &CanonicalDoc<'_>,
     ) -> Result<(), XMatrixError> {
-        self.check_names(xm)?;
-        key.verify_strict(&self.signing_bytes_canonical(body), &xm.sig)
-            .map_err(|_| XMatrixError::BadSignature)
+        verify_strict(key, &self.prepare_canonical(xm, body)?, xm)
     }
 
     /// What [`Self::verify_with_raw`] checks before the signature: the
@@ -277,6 +272,12 @@ impl RequestToSign<'_> {
         }
         Ok(())
     }
+}
+
+/// `xm`'s signature by `key` over `message`, with `verify_strict`.
+fn verify_strict(key: &VerifyingKey, message: &[u8], xm: &XMatrix) -> Result<(), XMatrixError> {
+    key.verify_strict(message, &xm.sig)
+        .map_err(|_| XMatrixError::BadSignature)
 }
 
 /// Why an X-Matrix header was refused.
