@@ -52,8 +52,19 @@ async fn rapid_reset_is_cut_off_with_goaway_and_others_are_still_served() {
         "the gateway accepted all {RESET_PAIRS} reset streams: {attack:?}"
     );
     let error = attack.error.as_ref().expect("the connection was closed");
-    assert!(error.is_go_away() && error.is_remote(), "{error:?}");
-    assert_eq!(error.reason(), Some(Reason::ENHANCE_YOUR_CALM), "{error:?}");
+    // The gateway's GOAWAY(ENHANCE_YOUR_CALM); or, when the client's later
+    // frames were still unread as the gateway closed the socket, the reset
+    // that the client's kernel reports before the GOAWAY frame is read.
+    let go_away = error.is_go_away()
+        && error.is_remote()
+        && error.reason() == Some(Reason::ENHANCE_YOUR_CALM);
+    let reset = error.get_io().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        )
+    });
+    assert!(go_away || reset, "{error:?}");
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     // hyper cancels a reset stream's handler; a handful may have reached
     // the upstream before their RST_STREAM was read, never most of them.
