@@ -154,35 +154,40 @@ mod tests {
     fn requests_ready_together_are_checked_in_one_batch_with_their_own_verdicts() {
         let lanes = Lanes::start("sigtest", 1);
         let metrics = Arc::new(Metrics::new());
-        let (done, results) = std::sync::mpsc::channel();
-        for n in 0..6u8 {
-            let (done, metrics) = (done.clone(), metrics.clone());
-            let valid = n != 2;
+        // One task on the lane starts the requests: they all queue their
+        // check before any of them runs again, whatever the timing.
+        let on_lane = |valid: fn(u8) -> bool, count: u8| {
+            let metrics = metrics.clone();
+            let (done, verdicts) = std::sync::mpsc::channel();
             lanes.spawn(async move {
-                let (message, signature, key) = job(n, valid);
-                let verdict = verify(message, signature, key, true, &metrics).await;
-                let _ = done.send((n, verdict));
+                let requests: Vec<_> = (0..count)
+                    .map(|n| {
+                        let metrics = metrics.clone();
+                        tokio::spawn(async move {
+                            let (message, signature, key) = job(n, valid(n));
+                            (n, verify(message, signature, key, true, &metrics).await)
+                        })
+                    })
+                    .collect();
+                for request in requests {
+                    let _ = done.send(request.await.expect("request task"));
+                }
             });
-        }
-        let mut verdicts: Vec<(u8, bool)> = (0..6).map(|_| results.recv().unwrap()).collect();
-        verdicts.sort_unstable();
+            (0..count)
+                .map(|_| verdicts.recv().expect("verdict"))
+                .collect::<Vec<(u8, bool)>>()
+        };
+
+        let verdicts = on_lane(|n| n != 2, 6);
         let expected: Vec<(u8, bool)> = (0..6).map(|n| (n, n != 2)).collect();
         assert_eq!(verdicts, expected);
         let text = metrics.encode();
         assert!(text.contains("mxgate_signatures_checked_total 6"), "{text}");
-        // Spawned back to back, they all queued before the first ran again.
         assert!(text.contains("mxgate_signature_batches_total 1"), "{text}");
 
         // That batch held a bad signature: the lane now checks alone.
-        for n in 0..4u8 {
-            let (done, metrics) = (done.clone(), metrics.clone());
-            lanes.spawn(async move {
-                let (message, signature, key) = job(n, true);
-                let verdict = verify(message, signature, key, true, &metrics).await;
-                let _ = done.send((n, verdict));
-            });
-        }
-        assert!((0..4).all(|_| results.recv().unwrap().1));
+        let verdicts = on_lane(|_| true, 4);
+        assert!(verdicts.iter().all(|&(_, valid)| valid), "{verdicts:?}");
         let text = metrics.encode();
         assert!(
             text.contains("mxgate_signatures_checked_total 10"),
