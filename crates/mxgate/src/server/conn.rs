@@ -99,9 +99,9 @@ impl Connection {
         });
         let activity = shared.clone();
         let service = service_fn(move |request| {
-            let shared = shared.clone();
+            let in_flight = InFlight::begin(shared.clone());
             async move {
-                let in_flight = InFlight::begin(shared.clone());
+                let shared = &in_flight.shared;
                 let response = shared.gateway.handle(request, &shared.info).await;
                 in_flight.finish();
                 Ok::<_, Infallible>(response)
