@@ -12,6 +12,7 @@
 
 mod batch;
 mod parse;
+pub mod sha512_lanes;
 #[cfg(test)]
 mod tests;
 
