@@ -10,8 +10,7 @@
 //!
 //! [`sha512_each`] gives exactly the digests of the `sha2` crate (tests
 //! below and the `batch_verify` fuzz target compare them). Without AVX-512,
-//! or for fewer than [`MIN_LANES_USED`] messages, it hashes them one by one
-//! with `sha2`.
+//! or for a single message, it hashes them one by one with `sha2`.
 
 use sha2::{Digest, Sha512};
 
@@ -21,10 +20,6 @@ pub type Parts<'a> = [&'a [u8]; 3];
 
 /// Messages hashed side by side.
 const LANES: usize = 8;
-
-/// Below this many messages the lanes are not worth it: one lane-parallel
-/// block costs about three scalar ones (`mxgate-bench verify-cost`).
-pub const MIN_LANES_USED: usize = 3;
 
 /// One 64-bit word of each lane.
 type Words = [u64; LANES];
@@ -45,15 +40,74 @@ macro_rules! lanes {
 
 /// The SHA-512 digest of each message, in order.
 pub fn sha512_each(messages: &[Parts<'_>]) -> Vec<[u8; 64]> {
+    let vectors = Vectors::detect();
     let mut digests = Vec::with_capacity(messages.len());
-    if messages.len() < MIN_LANES_USED || !lanes_available() {
-        digests.extend(messages.iter().map(one_by_one));
-        return digests;
-    }
-    for group in messages.chunks(LANES) {
-        digests.extend_from_slice(&hash_group_fast(group)[..group.len()]);
+    let mut rest = messages;
+    while !rest.is_empty() {
+        let (kernel, take) = vectors.plan(rest.len());
+        let (group, tail) = rest.split_at(take);
+        match kernel {
+            Kernel::OneByOne => digests.extend(group.iter().map(one_by_one)),
+            Kernel::Lanes4 | Kernel::Lanes8 => {
+                digests.extend_from_slice(&hash_group_with(kernel, group)[..group.len()]);
+            }
+        }
+        rest = tail;
     }
     digests
+}
+
+/// How a group of messages is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// `sha2`, one message after the other.
+    OneByOne,
+    /// Up to four messages in 256-bit registers.
+    Lanes4,
+    /// Up to eight messages in 512-bit registers.
+    Lanes8,
+}
+
+/// The vector instructions this CPU has for the lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vectors {
+    /// None: every message is hashed with `sha2`.
+    None,
+    /// AVX-512F: eight lanes.
+    Wide,
+    /// AVX-512F and VL: eight lanes or four.
+    WideAndNarrow,
+}
+
+impl Vectors {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected;
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                return Self::WideAndNarrow;
+            }
+            if is_x86_feature_detected!("avx512f") {
+                return Self::Wide;
+            }
+        }
+        Self::None
+    }
+
+    /// How to hash the next of `remaining` messages, and how many of them.
+    /// A lane block costs about as much whether its lanes are full or not:
+    /// with `verify-cost` figures (per 128-byte block, `sha2` = 1), eight
+    /// lanes ≈ 2.4 and four ≈ 1.5 here, so a group is worth filling and the
+    /// last one or two messages are cheaper alone.
+    fn plan(self, remaining: usize) -> (Kernel, usize) {
+        match (self, remaining) {
+            (Self::None, n) => (Kernel::OneByOne, n),
+            (_, 1) => (Kernel::OneByOne, 1),
+            (Self::WideAndNarrow, 2..=4) => (Kernel::Lanes4, remaining),
+            (Self::Wide, 2) => (Kernel::OneByOne, 2),
+            (_, n) => (Kernel::Lanes8, n.min(LANES)),
+        }
+    }
 }
 
 /// SHA-512 of one message with the `sha2` crate.
@@ -65,34 +119,24 @@ fn one_by_one(parts: &Parts<'_>) -> [u8; 64] {
     hasher.finalize().into()
 }
 
-/// Whether this CPU has the vector instructions [`avx512::compress`] uses.
-fn lanes_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// [`hash_group`] with the AVX-512 compression, when this CPU has it.
+/// [`hash_group`] with the vector compression `kernel` names; the CPU has
+/// it ([`Vectors::detect`] chose it).
 #[allow(unsafe_code)]
-fn hash_group_fast(group: &[Parts<'_>]) -> [[u8; 64]; LANES] {
+fn hash_group_with(kernel: Kernel, group: &[Parts<'_>]) -> [[u8; 64]; LANES] {
     #[cfg(target_arch = "x86_64")]
-    if lanes_available() {
-        return hash_group(group, |state, block| {
-            // SAFETY: the CPU supports AVX-512F (checked just above), the
-            // only feature `avx512::compress` is compiled for.
-            unsafe { avx512::compress(state, block) }
-        });
+    match kernel {
+        // SAFETY: `Vectors::plan` picks these kernels only when
+        // `Vectors::detect` found the CPU features they are compiled for.
+        Kernel::Lanes8 => return hash_group(group, |s, b| unsafe { avx512::compress8(s, b) }),
+        Kernel::Lanes4 => return hash_group(group, |s, b| unsafe { avx512::compress4(s, b) }),
+        Kernel::OneByOne => {}
     }
+    let _ = kernel;
     hash_group(group, compress)
 }
 
 /// Hashes up to [`LANES`] messages side by side with `compress` (the
-/// portable [`compress`] or [`avx512::compress`]).
+/// portable [`compress`] or one of the AVX-512 ones).
 fn hash_group(
     group: &[Parts<'_>],
     compress: impl Fn(&[Words; 8], &[Words; 16]) -> [Words; 8],
@@ -168,7 +212,7 @@ fn fill_block(parts: &Parts<'_>, length: usize, block: usize, count: usize, out:
 
 /// One SHA-512 compression (FIPS 180-4 §6.4.2) of every lane: the state
 /// after the block, chaining value added. Portable; the reference for
-/// [`avx512::compress`].
+/// `avx512::compress8` and `compress4`.
 fn compress(state: &[Words; 8], block: &[Words; 16]) -> [Words; 8] {
     let mut w = *block;
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
@@ -231,88 +275,88 @@ fn small_sigma1(x: u64) -> u64 {
     x.rotate_right(19) ^ x.rotate_right(61) ^ (x >> 6)
 }
 
-/// [`compress`] in AVX-512 registers: one 64-bit lane per message.
+/// [`compress`] in AVX-512 registers, one 64-bit lane per message: all
+/// eight lanes in 512-bit registers ([`avx512::compress8`]), or the first
+/// four in 256-bit ones ([`avx512::compress4`], AVX-512VL), which costs about
+/// half as much where 512-bit instructions are split in two (AMD Zen 4).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_loadu_si512, _mm512_ror_epi64, _mm512_set1_epi64,
+        __m256i, __m512i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_ror_epi64,
+        _mm256_set1_epi64x, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_ternarylogic_epi64,
+        _mm512_add_epi64, _mm512_loadu_si512, _mm512_ror_epi64, _mm512_set1_epi64,
         _mm512_srli_epi64, _mm512_storeu_si512, _mm512_ternarylogic_epi64,
     };
 
     use super::{K, Words};
 
-    /// `_mm512_ternarylogic_epi64` truth tables: `a ^ b ^ c`, `a ? b : c`
-    /// (SHA's Ch) and the majority of `a, b, c` (SHA's Maj).
+    /// `ternarylogic` truth tables: `a ^ b ^ c`, `a ? b : c` (SHA's Ch) and
+    /// the majority of `a, b, c` (SHA's Maj).
     const XOR3: i32 = 0x96;
     const CHOOSE: i32 = 0xca;
     const MAJORITY: i32 = 0xe8;
 
-    /// See [`super::compress`]; same result.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn compress(state: &[Words; 8], block: &[Words; 16]) -> [Words; 8] {
-        let initial: [__m512i; 8] = std::array::from_fn(|i| load(&state[i]));
-        let mut w: [__m512i; 16] = std::array::from_fn(|t| load(&block[t]));
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = initial;
-        for (t, k) in K.iter().enumerate() {
-            if t >= 16 {
-                let (w2, w15) = (w[(t - 2) % 16], w[(t - 15) % 16]);
-                let s1 = _mm512_ternarylogic_epi64::<XOR3>(
-                    _mm512_ror_epi64::<19>(w2),
-                    _mm512_ror_epi64::<61>(w2),
-                    _mm512_srli_epi64::<6>(w2),
-                );
-                let s0 = _mm512_ternarylogic_epi64::<XOR3>(
-                    _mm512_ror_epi64::<1>(w15),
-                    _mm512_ror_epi64::<8>(w15),
-                    _mm512_srli_epi64::<7>(w15),
-                );
-                let sum = _mm512_add_epi64(s1, w[(t - 7) % 16]);
-                w[t % 16] = _mm512_add_epi64(_mm512_add_epi64(sum, s0), w[t % 16]);
+    /// Defines one compression function over a vector type; both share the
+    /// round code below and differ only in register width.
+    macro_rules! compress_in {
+        ($(#[$doc:meta])* $name:ident, $features:literal, $vector:ty, $add:ident, $ror:ident,
+         $shr:ident, $tern:ident, $splat:ident, $load:ident, $store:ident) => {
+            $(#[$doc])*
+            #[target_feature(enable = $features)]
+            pub(super) fn $name(state: &[Words; 8], block: &[Words; 16]) -> [Words; 8] {
+                // SAFETY (loads and stores): each `Words` is 64 bytes; the
+                // vector is at most that wide; unaligned access is allowed.
+                let load = |words: &Words| unsafe { $load(words.as_ptr().cast()) };
+                let initial: [$vector; 8] = std::array::from_fn(|i| load(&state[i]));
+                let mut w: [$vector; 16] = std::array::from_fn(|t| load(&block[t]));
+                let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = initial;
+                for (t, k) in K.iter().enumerate() {
+                    if t >= 16 {
+                        let (w2, w15) = (w[(t - 2) % 16], w[(t - 15) % 16]);
+                        let s1 = $tern::<XOR3>($ror::<19>(w2), $ror::<61>(w2), $shr::<6>(w2));
+                        let s0 = $tern::<XOR3>($ror::<1>(w15), $ror::<8>(w15), $shr::<7>(w15));
+                        let sum = $add($add(s1, w[(t - 7) % 16]), $add(s0, w[t % 16]));
+                        w[t % 16] = sum;
+                    }
+                    let sigma1 = $tern::<XOR3>($ror::<14>(e), $ror::<18>(e), $ror::<41>(e));
+                    let choose = $tern::<CHOOSE>(e, f, g);
+                    let constant = $add($splat(*k as i64), w[t % 16]);
+                    let t1 = $add($add(h, sigma1), $add(choose, constant));
+                    let sigma0 = $tern::<XOR3>($ror::<28>(a), $ror::<34>(a), $ror::<39>(a));
+                    let t2 = $add(sigma0, $tern::<MAJORITY>(a, b, c));
+                    h = g;
+                    g = f;
+                    f = e;
+                    e = $add(d, t1);
+                    d = c;
+                    c = b;
+                    b = a;
+                    a = $add(t1, t2);
+                }
+                let after = [a, b, c, d, e, f, g, h];
+                let mut next = *state;
+                for (words, (before, now)) in next.iter_mut().zip(initial.iter().zip(after)) {
+                    unsafe { $store(words.as_mut_ptr().cast(), $add(*before, now)) };
+                }
+                next
             }
-            let sigma1 = _mm512_ternarylogic_epi64::<XOR3>(
-                _mm512_ror_epi64::<14>(e),
-                _mm512_ror_epi64::<18>(e),
-                _mm512_ror_epi64::<41>(e),
-            );
-            let choose = _mm512_ternarylogic_epi64::<CHOOSE>(e, f, g);
-            let constant = _mm512_add_epi64(_mm512_set1_epi64(*k as i64), w[t % 16]);
-            let t1 = _mm512_add_epi64(
-                _mm512_add_epi64(h, sigma1),
-                _mm512_add_epi64(choose, constant),
-            );
-            let sigma0 = _mm512_ternarylogic_epi64::<XOR3>(
-                _mm512_ror_epi64::<28>(a),
-                _mm512_ror_epi64::<34>(a),
-                _mm512_ror_epi64::<39>(a),
-            );
-            let t2 = _mm512_add_epi64(sigma0, _mm512_ternarylogic_epi64::<MAJORITY>(a, b, c));
-            h = g;
-            g = f;
-            f = e;
-            e = _mm512_add_epi64(d, t1);
-            d = c;
-            c = b;
-            b = a;
-            a = _mm512_add_epi64(t1, t2);
-        }
-        let after = [a, b, c, d, e, f, g, h];
-        std::array::from_fn(|i| store(_mm512_add_epi64(initial[i], after[i])))
+        };
     }
 
-    #[inline(always)]
-    fn load(words: &Words) -> __m512i {
-        // SAFETY: `Words` is 64 bytes, all read; unaligned loads are allowed.
-        unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
-    }
+    compress_in!(
+        /// All eight lanes; see [`super::compress`].
+        compress8, "avx512f", __m512i, _mm512_add_epi64, _mm512_ror_epi64,
+        _mm512_srli_epi64, _mm512_ternarylogic_epi64, _mm512_set1_epi64,
+        _mm512_loadu_si512, _mm512_storeu_si512
+    );
 
-    #[inline(always)]
-    fn store(vector: __m512i) -> Words {
-        let mut words: Words = [0; super::LANES];
-        // SAFETY: `Words` is 64 bytes, all written; unaligned stores are allowed.
-        unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), vector) };
-        words
-    }
+    compress_in!(
+        /// Lanes 0 to 3; the other lanes of the result are `state`'s.
+        compress4, "avx512f,avx512vl", __m256i, _mm256_add_epi64, _mm256_ror_epi64,
+        _mm256_srli_epi64, _mm256_ternarylogic_epi64, _mm256_set1_epi64x,
+        _mm256_loadu_si256, _mm256_storeu_si256
+    );
 }
 
 /// The first 64 bits of the fractional parts of the cube roots of the
@@ -448,16 +492,58 @@ mod tests {
     }
 
     #[test]
-    fn the_vector_path_matches_sha2() {
-        // On a CPU without AVX-512 this checks the one-by-one path instead.
-        let bodies: Vec<Vec<u8>> = (0..20).map(|n| message(900 + 371 * n, 7)).collect();
+    fn every_batch_size_matches_sha2() {
+        // Every split `plan` makes (8 lanes, 4 lanes, alone), on this CPU;
+        // without AVX-512 this checks the one-by-one path instead.
+        let bodies: Vec<Vec<u8>> = (0..21).map(|n| message(700 + 371 * n, n as u8)).collect();
         let parts: Vec<Parts<'_>> = bodies
             .iter()
             .map(|b| [&b[..32], &b[32..64], &b[64..]])
             .collect();
         let expected: Vec<[u8; 64]> = parts.iter().map(one_by_one).collect();
-        assert_eq!(sha512_each(&parts), expected);
-        assert_eq!(sha512_each(&parts[..2]), expected[..2]);
+        for count in 0..=parts.len() {
+            assert_eq!(
+                sha512_each(&parts[..count]),
+                expected[..count],
+                "{count} messages"
+            );
+        }
+    }
+
+    #[test]
+    fn the_plan_fills_wide_groups_and_leaves_single_messages_alone() {
+        let wide = Vectors::WideAndNarrow;
+        assert_eq!(wide.plan(1), (Kernel::OneByOne, 1));
+        assert_eq!(wide.plan(3), (Kernel::Lanes4, 3));
+        assert_eq!(wide.plan(5), (Kernel::Lanes8, 5));
+        assert_eq!(wide.plan(20), (Kernel::Lanes8, 8));
+        assert_eq!(Vectors::Wide.plan(2), (Kernel::OneByOne, 2));
+        assert_eq!(Vectors::Wide.plan(3), (Kernel::Lanes8, 3));
+        assert_eq!(Vectors::None.plan(20), (Kernel::OneByOne, 20));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_vector_compressions_match_the_portable_one() {
+        let vectors = Vectors::detect();
+        if vectors == Vectors::None {
+            return;
+        }
+        let word = |i: usize| (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let state: [Words; 8] = std::array::from_fn(|i| std::array::from_fn(|l| word(i * 8 + l)));
+        let block: [Words; 16] =
+            std::array::from_fn(|t| std::array::from_fn(|l| word(100 + t * 8 + l)));
+        let portable = compress(&state, &block);
+        // SAFETY: `detect` found AVX-512F (and VL for the four lanes).
+        assert_eq!(unsafe { avx512::compress8(&state, &block) }, portable);
+        if vectors == Vectors::WideAndNarrow {
+            let four = unsafe { avx512::compress4(&state, &block) };
+            for (i, words) in four.iter().enumerate() {
+                assert_eq!(words[..4], portable[i][..4]);
+                assert_eq!(words[4..], state[i][4..], "lanes 4 to 7 are left alone");
+            }
+        }
     }
 
     proptest! {
