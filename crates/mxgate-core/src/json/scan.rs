@@ -107,7 +107,9 @@ impl Node {
 /// elements in the top-level object's arrays, also gives `None`; `None` means
 /// "take the tree path", which also reports what is wrong.
 pub fn scan_canonical(bytes: &[u8]) -> Option<CanonicalDoc<'_>> {
-    std::str::from_utf8(bytes).ok()?;
+    // No separate UTF-8 pass: outside strings the grammar admits only ASCII,
+    // and inside them every run of non-ASCII bytes is validated where the
+    // scan meets it (`Scanner::plain_run`).
     let mut scanner = Scanner {
         bytes,
         pos: 0,
@@ -304,10 +306,12 @@ impl Scanner<'_> {
     fn key(&mut self) -> Scan<Range<usize>> {
         self.expect(b'"')?;
         let start = self.pos;
-        self.pos += special_byte(&self.bytes[start..]).ok_or(NotCanonical)?;
-        let end = self.pos;
         // A `\` or a control character ends the plain run: not a plain key.
-        self.expect(b'"')?;
+        if self.plain_run()? != b'"' {
+            return Err(NotCanonical);
+        }
+        let end = self.pos;
+        self.pos += 1;
         Ok(start..end)
     }
 
@@ -315,14 +319,36 @@ impl Scanner<'_> {
     fn string(&mut self) -> Scan<()> {
         self.pos += 1;
         loop {
-            let rest = &self.bytes[self.pos..];
-            let len = special_byte(rest).ok_or(NotCanonical)?;
-            self.pos += len + 1;
-            match rest[len] {
+            let end = self.plain_run()?;
+            self.pos += 1;
+            match end {
                 b'"' => return Ok(()),
                 b'\\' => self.escape()?,
                 _ => return Err(NotCanonical),
             }
+        }
+    }
+
+    /// Moves over plain string characters: ASCII other than `"`, `\` and
+    /// controls, and valid UTF-8 sequences. Each maximal run of non-ASCII
+    /// bytes is checked on its own (a UTF-8 character never contains an
+    /// ASCII byte, so the runs are valid exactly when the whole is). Returns
+    /// the byte that ends the run, left unread: `"`, `\` or a control.
+    fn plain_run(&mut self) -> Scan<u8> {
+        loop {
+            let rest = &self.bytes[self.pos..];
+            let len = special_byte(rest).ok_or(NotCanonical)?;
+            self.pos += len;
+            if rest[len].is_ascii() {
+                return Ok(rest[len]);
+            }
+            let non_ascii = &rest[len..];
+            let run = non_ascii
+                .iter()
+                .position(u8::is_ascii)
+                .unwrap_or(non_ascii.len());
+            std::str::from_utf8(&non_ascii[..run]).map_err(|_| NotCanonical)?;
+            self.pos += run;
         }
     }
 

@@ -116,6 +116,27 @@ fn everything_else_does_not() {
 }
 
 #[test]
+fn utf8_is_checked_in_strings_keys_and_outside_them() {
+    // No separate UTF-8 pass: each non-ASCII run is checked where met.
+    for bytes in [
+        &b"{\"\xc3\":1}"[..],                   // truncated sequence in a key
+        b"\"ab\xc3\xa9\xa9\"",                  // a continuation byte too many
+        b"\"\xc0\xaf\"",                        // overlong
+        b"\"\xf4\x90\x80\x80\"",                // above U+10FFFF
+        b"\"\xe2\x82\"",                        // cut short by the closing quote
+        b"\"0123456789abcde\xe2\x82\xac\x80\"", // across a 16-byte chunk edge
+        b"[1,\xc3\xa9]",                        // valid UTF-8, but outside a string
+        b"{\"a\":1}\xc3\xa9",
+    ] {
+        assert!(scan_canonical(bytes).is_none(), "{bytes:?}");
+        assert_agrees(bytes);
+    }
+    let long = "{\"cl\u{e9}\":\"0123456789abcdef\u{20ac}0123456789abcdef\u{1f600}\u{e9}\"}";
+    assert!(scan_canonical(long.as_bytes()).is_some());
+    assert_agrees(long.as_bytes());
+}
+
+#[test]
 fn depth_limit_is_the_tree_paths() {
     let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     assert!(scan_canonical(nested(MAX_DEPTH).as_bytes()).is_some());
@@ -199,13 +220,13 @@ fn strings_with_escapes_are_not_plain() {
 
 #[test]
 fn special_bytes_are_found_at_every_offset() {
-    for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
-        for len in 0..20 {
+    for special in [b'"', b'\\', 0x00, 0x01, 0x1f, 0x80, 0xc3, 0xff] {
+        for len in 0..40 {
             for at in 0..len {
                 let mut bytes = vec![b'a'; len];
                 // Bytes around the special one that must not be flagged.
                 for (i, byte) in bytes.iter_mut().enumerate() {
-                    *byte = [b'a', 0x7f, 0x20, 0xc3, b'#', b']', 0x21, 0x5d][i % 8];
+                    *byte = [b'a', 0x7f, 0x20, b'~', b'#', b']', 0x21, 0x5d][i % 8];
                 }
                 bytes[at] = special;
                 if at + 1 < len {
@@ -221,7 +242,9 @@ fn special_bytes_are_found_at_every_offset() {
 proptest! {
     #[test]
     fn special_byte_is_the_first_special(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
-        let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let expected = bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80);
         prop_assert_eq!(special_byte(&bytes), expected);
     }
 }
