@@ -73,7 +73,7 @@ pub fn batch_verify_cost(
         .iter()
         .zip(&signatures)
         .map(|(message, signature)| SignedBytes {
-            message,
+            message: [message, &[], &[]],
             signature,
             key: &key,
         })

@@ -24,8 +24,11 @@ use super::sha512_lanes::{self, Parts};
 /// One signature to check: the signed bytes, the signature, the key.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedBytes<'a> {
-    /// The bytes that were signed.
-    pub message: &'a [u8],
+    /// The bytes that were signed, in three pieces taken as one (a request
+    /// whose body is signed as it is: `{"content":`, the body, the rest), so
+    /// that nobody has to copy the body into one buffer. Any piece may be
+    /// empty.
+    pub message: [&'a [u8]; 3],
     /// The signature.
     pub signature: &'a Signature,
     /// The key that supposedly made it.
@@ -33,10 +36,43 @@ pub struct SignedBytes<'a> {
 }
 
 impl SignedBytes<'_> {
-    /// `verify_strict` for this one item.
+    /// The verdict of ed25519-dalek's `VerifyingKey::verify_strict` over the
+    /// concatenated message, computed here over its pieces: the refusals
+    /// before any arithmetic ([`strict_preconditions`]), then whether the
+    /// encoding of `[s]B - [k]A` is `R`. (dalek also decompresses `R` to
+    /// refuse a small-order one; [`strict_preconditions`] does that from the
+    /// encoding, and an `R` that is no point's encoding never equals a
+    /// computed one.) Tests and the `batch_verify` fuzz target compare the
+    /// two.
     pub fn verify_strict(&self) -> bool {
-        self.key.verify_strict(self.message, self.signature).is_ok()
+        strict_preconditions(self) && self.equation_holds_alone(&one_hash(self))
     }
+
+    /// `[s]B - [k]A` encodes to `R`, with `k` from `hash`.
+    fn equation_holds_alone(&self, hash: &[u8; 64]) -> bool {
+        let Some(s) = canonical_s(self.signature) else {
+            return false;
+        };
+        let k = Scalar::from_bytes_mod_order_wide(hash);
+        let minus_a = -self.key.to_edwards();
+        let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
+        r.compress().as_bytes() == self.signature.r_bytes()
+    }
+
+    /// What is hashed for `k`: `R`, the key `A`, the message pieces.
+    fn hashed_parts(&self) -> Parts<'_> {
+        let [m0, m1, m2] = self.message;
+        [self.signature.r_bytes(), self.key.as_bytes(), m0, m1, m2]
+    }
+}
+
+/// `SHA-512(R || A || M)` of one item.
+fn one_hash(item: &SignedBytes<'_>) -> [u8; 64] {
+    let mut hasher = Sha512::new();
+    for part in item.hashed_parts() {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 /// Checks every item; `result[i]` says whether item `i` verifies.
@@ -63,13 +99,24 @@ pub fn verify_batch(items: &[SignedBytes<'_>]) -> Vec<bool> {
         .zip(&eligible)
         .filter_map(|(item, &ok)| ok.then_some(item))
         .collect();
-    if candidates.len() > 1 && batch_equation_holds(&candidates) {
+    if candidates.len() < 2 {
+        return items.iter().map(SignedBytes::verify_strict).collect();
+    }
+    let parts: Vec<Parts<'_>> = candidates.iter().map(|item| item.hashed_parts()).collect();
+    let hashes = sha512_lanes::sha512_each(&parts);
+    if batch_equation_holds(&candidates, &hashes) {
         return eligible;
     }
+    // One by one, with the hashes already made.
+    let mut hashes = hashes.iter();
     items
         .iter()
         .zip(eligible)
-        .map(|(item, ok)| ok && item.verify_strict())
+        .map(|(item, ok)| {
+            ok && hashes
+                .next()
+                .is_some_and(|hash| item.equation_holds_alone(hash))
+        })
         .collect()
 }
 
@@ -79,15 +126,7 @@ pub fn verify_batch(items: &[SignedBytes<'_>]) -> Vec<bool> {
 /// are derived from all the inputs ([`coefficients`]), so a sender can't
 /// choose signatures whose errors cancel out. The items have passed
 /// [`strict_preconditions`].
-fn batch_equation_holds(items: &[&SignedBytes<'_>]) -> bool {
-    let parts: Vec<Parts<'_>> = items
-        .iter()
-        .map(|item| {
-            let r: &[u8] = item.signature.r_bytes();
-            [r, item.key.as_bytes().as_slice(), item.message]
-        })
-        .collect();
-    let hashes = sha512_lanes::sha512_each(&parts);
+fn batch_equation_holds(items: &[&SignedBytes<'_>], hashes: &[[u8; 64]]) -> bool {
     let mut s_values = Vec::with_capacity(items.len());
     let mut r_points = Vec::with_capacity(items.len());
     for item in items {
@@ -97,11 +136,11 @@ fn batch_equation_holds(items: &[&SignedBytes<'_>]) -> bool {
         s_values.push(s);
         r_points.push(r);
     }
-    let zs = coefficients(&hashes, items);
+    let zs = coefficients(hashes, items);
     let b_coefficient: Scalar = zs.iter().zip(&s_values).map(|(z, s)| z * s).sum();
     let zks = zs
         .iter()
-        .zip(&hashes)
+        .zip(hashes)
         .map(|(z, hash)| z * Scalar::from_bytes_mod_order_wide(hash));
     let scalars = once(-b_coefficient).chain(zs.iter().copied()).chain(zks);
     let points = once(ED25519_BASEPOINT_POINT)
@@ -217,17 +256,31 @@ mod tests {
         }
     }
 
+    /// `o` with its message in three pieces, cut at a third and two thirds.
+    fn borrow(o: &Owned) -> SignedBytes<'_> {
+        let (third, two_thirds) = (o.message.len() / 3, 2 * o.message.len() / 3);
+        SignedBytes {
+            message: [
+                &o.message[..third],
+                &o.message[third..two_thirds],
+                &o.message[two_thirds..],
+            ],
+            signature: &o.signature,
+            key: &o.key,
+        }
+    }
+
+    /// Checks `items` as a batch, and each alone here and with ed25519-dalek's
+    /// `verify_strict` over the whole message: all three must agree.
     fn check(items: &[Owned]) -> Vec<bool> {
-        let borrowed: Vec<SignedBytes<'_>> = items
-            .iter()
-            .map(|o| SignedBytes {
-                message: &o.message,
-                signature: &o.signature,
-                key: &o.key,
-            })
-            .collect();
+        let borrowed: Vec<SignedBytes<'_>> = items.iter().map(borrow).collect();
         let batch = verify_batch(&borrowed);
         let alone: Vec<bool> = borrowed.iter().map(SignedBytes::verify_strict).collect();
+        let dalek: Vec<bool> = items
+            .iter()
+            .map(|o| o.key.verify_strict(&o.message, &o.signature).is_ok())
+            .collect();
+        assert_eq!(alone, dalek, "our strict check and dalek's differ");
         assert_eq!(batch, alone, "batch and one-by-one verdicts differ");
         batch
     }
@@ -269,15 +322,9 @@ mod tests {
         // Not only the one-by-one fallback: the combined check must decide.
         let mut items: Vec<Owned> = (0..9).map(|n| signed(n % 4, &vec![n; 300])).collect();
         let holds = |items: &[Owned]| {
-            let borrowed: Vec<SignedBytes<'_>> = items
-                .iter()
-                .map(|o| SignedBytes {
-                    message: &o.message,
-                    signature: &o.signature,
-                    key: &o.key,
-                })
-                .collect();
-            batch_equation_holds(&borrowed.iter().collect::<Vec<_>>())
+            let borrowed: Vec<SignedBytes<'_>> = items.iter().map(borrow).collect();
+            let hashes: Vec<[u8; 64]> = borrowed.iter().map(one_hash).collect();
+            batch_equation_holds(&borrowed.iter().collect::<Vec<_>>(), &hashes)
         };
         assert!(holds(&items));
         items[8].message[299] ^= 0x80;

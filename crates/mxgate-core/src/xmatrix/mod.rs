@@ -23,6 +23,10 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use crate::ids::{IdError, KeyId, ServerName};
 use crate::json::{self, CanonicalDoc, CanonicalJsonValue, encode_base64, write_canonical};
 
+/// How the signed bytes of a request with a body begin: the body is their
+/// first member (the keys are in code point order).
+pub const CONTENT_HEAD: &[u8] = br#"{"content":"#;
+
 /// A parsed `Authorization: X-Matrix ...` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XMatrix {
@@ -170,12 +174,19 @@ impl RequestToSign<'_> {
         out: &mut Vec<u8>,
         write_content: Option<impl FnOnce(&mut Vec<u8>)>,
     ) {
-        out.push(b'{');
         if let Some(write_content) = write_content {
-            out.extend_from_slice(br#""content":"#);
+            out.extend_from_slice(CONTENT_HEAD);
             write_content(out);
             out.push(b',');
+        } else {
+            out.push(b'{');
         }
+        self.write_after_content(out);
+    }
+
+    /// The signed bytes after the content and its comma: the other members
+    /// and the closing brace.
+    fn write_after_content(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#""destination":"#);
         write_json_string(self.destination.as_str(), out);
         out.extend_from_slice(br#","method":"#);
@@ -200,7 +211,8 @@ impl RequestToSign<'_> {
     /// Checks that `xm` matches this request's origin and (when present)
     /// destination, and that its signature verifies with `key`.
     ///
-    /// Uses `verify_strict`, the dalek check closest to libsodium's
+    /// Uses the rules of dalek's `verify_strict` (computed by
+    /// [`SignedBytes::verify_strict`]), the dalek check closest to libsodium's
     /// `crypto_sign_verify_detached`, which Synapse uses (signedjson ->
     /// PyNaCl): both reject a non-canonical `S` (>= the group order), a
     /// small-order public key and a small-order `R`, and both compare the
@@ -250,6 +262,27 @@ impl RequestToSign<'_> {
         Ok(self.signing_bytes_with_raw(raw_content))
     }
 
+    /// [`Self::prepare_canonical`] without copying the body: checks the
+    /// names, then gives what follows the body in the signed bytes, which
+    /// are [`CONTENT_HEAD`], the body's own bytes (it is canonical, so it is
+    /// signed as it is), then this tail. For checks with
+    /// [`SignedBytes`]' three message pieces.
+    pub fn prepare_canonical_tail(
+        &self,
+        xm: &XMatrix,
+        body: &CanonicalDoc<'_>,
+    ) -> Result<Vec<u8>, XMatrixError> {
+        self.check_names(xm)?;
+        let mut tail = self.buffer(0);
+        tail.push(b',');
+        self.write_after_content(&mut tail);
+        debug_assert_eq!(
+            [CONTENT_HEAD, body.bytes(), &tail].concat(),
+            self.signing_bytes_canonical(body)
+        );
+        Ok(tail)
+    }
+
     /// [`Self::prepare_with_raw`] for [`Self::verify_canonical`].
     pub fn prepare_canonical(
         &self,
@@ -275,10 +308,19 @@ impl RequestToSign<'_> {
     }
 }
 
-/// `xm`'s signature by `key` over `message`, with `verify_strict`.
+/// `xm`'s signature by `key` over `message`, with the rules of
+/// ed25519-dalek's `verify_strict` ([`SignedBytes::verify_strict`]).
 fn verify_strict(key: &VerifyingKey, message: &[u8], xm: &XMatrix) -> Result<(), XMatrixError> {
-    key.verify_strict(message, &xm.sig)
-        .map_err(|_| XMatrixError::BadSignature)
+    let item = SignedBytes {
+        message: [message, &[], &[]],
+        signature: &xm.sig,
+        key,
+    };
+    if item.verify_strict() {
+        Ok(())
+    } else {
+        Err(XMatrixError::BadSignature)
+    }
 }
 
 /// Why an X-Matrix header was refused.

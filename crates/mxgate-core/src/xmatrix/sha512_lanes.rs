@@ -14,9 +14,9 @@
 
 use sha2::{Digest, Sha512};
 
-/// A message given as three parts hashed as if concatenated (for a
-/// signature: `R`, the key `A`, the signed bytes).
-pub type Parts<'a> = [&'a [u8]; 3];
+/// A message given as five parts hashed as if concatenated (for a
+/// signature: `R`, the key `A`, and the signed bytes in three pieces).
+pub type Parts<'a> = [&'a [u8]; 5];
 
 /// Messages hashed side by side.
 const LANES: usize = 8;
@@ -472,7 +472,7 @@ mod tests {
     #[test]
     fn the_empty_message_has_the_fips_digest() {
         // FIPS 180-4 example: SHA-512("") starts cf83e135 and ends f927da3e.
-        let digest = hash_group(&[[&[][..], &[], &[]]], compress)[0];
+        let digest = hash_group(&[[&[][..], &[], &[], &[], &[]]], compress)[0];
         assert_eq!(digest[..4], [0xcf, 0x83, 0xe1, 0x35]);
         assert_eq!(digest[60..], [0xf9, 0x27, 0xda, 0x3e]);
     }
@@ -483,7 +483,8 @@ mod tests {
         // different lengths finish at different blocks.
         let bodies: Vec<Vec<u8>> = (0..300).map(|n| message(n, n as u8)).collect();
         for chunk in bodies.chunks(LANES) {
-            let parts: Vec<Parts<'_>> = chunk.iter().map(|b| [&b[..], &[], &[]]).collect();
+            let parts: Vec<Parts<'_>> =
+                chunk.iter().map(|b| [&b[..], &[], &[], &[], &[]]).collect();
             let lanes = hash_group(&parts, compress);
             for (i, p) in parts.iter().enumerate() {
                 assert_eq!(lanes[i], one_by_one(p), "length {}", chunk[i].len());
@@ -498,7 +499,7 @@ mod tests {
         let bodies: Vec<Vec<u8>> = (0..21).map(|n| message(700 + 371 * n, n as u8)).collect();
         let parts: Vec<Parts<'_>> = bodies
             .iter()
-            .map(|b| [&b[..32], &b[32..64], &b[64..]])
+            .map(|b| [&b[..32], &b[32..64], &b[64..100], &[], &b[100..]])
             .collect();
         let expected: Vec<[u8; 64]> = parts.iter().map(one_by_one).collect();
         for count in 0..=parts.len() {
@@ -563,7 +564,7 @@ mod tests {
                 .iter()
                 .map(|(b, x, y)| {
                     let (lo, hi) = (*x.min(y), *x.max(y));
-                    [&b[..lo], &b[lo..hi], &b[hi..]]
+                    [&b[..lo], &b[lo..hi], &[], &b[hi..], &[]]
                 })
                 .collect();
             let expected: Vec<[u8; 64]> = parts.iter().map(one_by_one).collect();

@@ -1,13 +1,14 @@
 //! The pipeline's decisions: each a small function returning
 //! `Result<_, Denied>` (see the module docs of [`super`] for the order).
 
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, body::Incoming, header, http::request::Parts};
 use mxgate_core::{
     endpoints::{BodyClass, Endpoint, EndpointKind, Param, percent_decode_segment},
     ids::{ServerName, UserId},
     json::{self, CanonicalDoc, CanonicalJsonValue},
-    xmatrix::{RequestToSign, XMatrix, XMatrixError},
+    xmatrix::{CONTENT_HEAD, RequestToSign, XMatrix, XMatrixError},
 };
 
 use super::{ConnInfo, Verdict, state::State};
@@ -15,7 +16,7 @@ use crate::{
     errors::{Denied, ResponseBody},
     keyring::KeyringError,
     metrics::Metrics,
-    signatures,
+    signatures::{self, Message},
 };
 
 /// Answers `/.well-known/matrix/server` for the homeserver named by Host/SNI.
@@ -208,7 +209,7 @@ pub(super) async fn verify(
     request: &RequestToSign<'_>,
     xm: &XMatrix,
     content: &Content<'_>,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<(), Denied> {
     if !state.verify {
         return Ok(());
@@ -221,10 +222,20 @@ pub(super) async fn verify(
             return Err(Denied::Unauthorized(error.reason()));
         }
     };
-    let message = match content {
-        Content::Canonical(doc) => request.prepare_canonical(xm, doc),
-        Content::Absent | Content::Tree(_) => request.prepare_with_raw(xm, body),
-    }?;
+    let message: Message = match content {
+        Content::Canonical(doc) => {
+            let tail = request.prepare_canonical_tail(xm, doc)?;
+            [
+                Bytes::from_static(CONTENT_HEAD),
+                body.clone(),
+                Bytes::from(tail),
+            ]
+        }
+        Content::Absent | Content::Tree(_) => {
+            let whole = request.prepare_with_raw(xm, body)?;
+            [Bytes::from(whole), Bytes::new(), Bytes::new()]
+        }
+    };
     if signatures::verify(message, xm.sig, key, state.batch_verify, metrics).await {
         Ok(())
     } else {

@@ -35,7 +35,7 @@ pub(super) fn special_byte(bytes: &[u8]) -> Option<usize> {
 
 /// Whether `byte` ends a plain ASCII run (see [`special_byte`]).
 pub(super) fn is_special(byte: u8) -> bool {
-    byte == b'"' || byte == b'\\' || byte < 0x20 || byte >= 0x80
+    byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte)
 }
 
 /// The first special byte of a 16-byte chunk.

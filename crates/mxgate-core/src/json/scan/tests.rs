@@ -244,7 +244,7 @@ proptest! {
     fn special_byte_is_the_first_special(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
         let expected = bytes
             .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80);
+            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b));
         prop_assert_eq!(special_byte(&bytes), expected);
     }
 }
