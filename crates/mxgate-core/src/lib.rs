@@ -16,7 +16,8 @@
 //!   canonical JSON and the one-pass check of already-canonical bodies;
 //!   signing and verifying JSON objects.
 //! - [`xmatrix`]: the `Authorization: X-Matrix` header, request signing and
-//!   verification over the raw request-target.
+//!   verification over the raw request-target; batch signature checks and
+//!   their SHA-512 hashes computed side by side (`xmatrix::sha512_lanes`).
 //! - [`keys`]: server key documents (`/_matrix/key/v2/server`, notary
 //!   responses) and their validity windows.
 //! - [`event`]: PDUs: room versions, content hashes, redaction, event
