@@ -38,9 +38,10 @@ pub struct SignedBytes<'a> {
 impl SignedBytes<'_> {
     /// The verdict of ed25519-dalek's `VerifyingKey::verify_strict` over the
     /// concatenated message, computed here over its pieces: the refusals
-    /// before any arithmetic ([`strict_preconditions`]), then whether the
-    /// encoding of `[s]B - [k]A` is `R`. (dalek also decompresses `R` to
-    /// refuse a small-order one; [`strict_preconditions`] does that from the
+    /// before any arithmetic (a non-canonical or small-order `R`, `s` not
+    /// below the group order, a small-order key), then whether the encoding
+    /// of `[s]B - [k]A` is `R`. (dalek also decompresses `R` to refuse a
+    /// small-order one; the refusals here do that from the
     /// encoding, and an `R` that is no point's encoding never equals a
     /// computed one.) Tests and the `batch_verify` fuzz target compare the
     /// two.
@@ -81,7 +82,8 @@ fn one_hash(item: &SignedBytes<'_>) -> [u8; 64] {
 /// refused here the same way: a signature whose `R` is not the canonical
 /// encoding of a point, or is a point of small order, whose `s` is not
 /// below the group order, or a small-order key. The rest are checked
-/// together ([`batch_equation_holds`]); if the batch fails, each of them is
+/// together (one random linear combination of their equations, see
+/// `batch_equation_holds`); if the batch fails, each of them is
 /// checked alone with `verify_strict`, so one bad signature never fails the
 /// others. A batch of one is checked alone.
 ///
