@@ -25,9 +25,7 @@ const LANES: usize = 8;
 type Words = [u64; LANES];
 
 /// The same operation on every lane: `lanes!(l => expr)` evaluates `expr`
-/// for each lane index `l`. A plain loop, not a closure or
-/// `array::from_fn`: those can end up as separate functions compiled
-/// without the vector feature of the caller.
+/// for each lane index `l` (for the portable [`compress`]).
 macro_rules! lanes {
     ($l:ident => $e:expr) => {{
         let mut out: Words = [0; LANES];
@@ -277,8 +275,9 @@ fn small_sigma1(x: u64) -> u64 {
 
 /// [`compress`] in AVX-512 registers, one 64-bit lane per message: all
 /// eight lanes in 512-bit registers ([`avx512::compress8`]), or the first
-/// four in 256-bit ones ([`avx512::compress4`], AVX-512VL), which costs about
-/// half as much where 512-bit instructions are split in two (AMD Zen 4).
+/// four in 256-bit ones ([`avx512::compress4`], AVX-512VL), which costs
+/// about two thirds as much per block here (AMD EPYC, where 512-bit
+/// instructions are split in two).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
