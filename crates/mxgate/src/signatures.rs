@@ -12,7 +12,7 @@
 //! `[gateway] batch_verify = false` every signature is checked alone.
 //!
 //! A batch with a bad signature costs the batch plus every signature of it
-//! alone (≈ 1.6× checking them alone). So that a forger cannot keep that
+//! alone (≈ 1.5× checking them alone). So that a forger cannot keep that
 //! up, a lane checks its next 256 signatures alone after such a batch.
 
 use std::{
