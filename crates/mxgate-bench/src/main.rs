@@ -109,6 +109,10 @@ enum Command {
         /// batches of this many signatures, per signature.
         #[arg(long)]
         batch: Option<usize>,
+        /// Distinct signing keys in each batch, used in turn (1: every
+        /// request from one server; the batch adds up one key's terms).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+        keys: u8,
     },
 }
 
@@ -200,7 +204,12 @@ fn main() -> ExitCode {
             }
             Err(error) => fail(&error.to_string()),
         },
-        Command::VerifyCost { json, bytes, batch } => verify_cost(json, bytes, batch),
+        Command::VerifyCost {
+            json,
+            bytes,
+            batch,
+            keys,
+        } => verify_cost(json, bytes, batch, keys),
         Command::Idle(args) => hold(idle::run(&args)),
         Command::Slowloris(args) => hold(slowloris::run(&args)),
     }
@@ -310,13 +319,13 @@ fn sign(args: &PoolArgs, out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn verify_cost(json: bool, bytes: usize, batch: Option<usize>) -> ExitCode {
+fn verify_cost(json: bool, bytes: usize, batch: Option<usize>, keys: u8) -> ExitCode {
     let alone = match tools::verify_cost(bytes, 15, Duration::from_millis(60)) {
         Ok(cost) => cost,
         Err(error) => return fail(&error.to_string()),
     };
     let batched = match batch {
-        Some(n) => match tools::batch_verify_cost(bytes, n, 15, Duration::from_millis(60)) {
+        Some(n) => match tools::batch_verify_cost(bytes, n, keys, 15, Duration::from_millis(60)) {
             Ok(cost) => Some((n, cost)),
             Err(error) => return fail(&error.to_string()),
         },
@@ -327,7 +336,7 @@ fn verify_cost(json: bool, bytes: usize, batch: Option<usize>) -> ExitCode {
     if json {
         let batch_fields = batched.map_or(String::new(), |(n, (min, median))| {
             format!(
-                r#","batch":{n},"batch_us_per_signature_min":{:.2},"batch_us_per_signature_median":{:.2}"#,
+                r#","batch":{n},"batch_keys":{keys},"batch_us_per_signature_min":{:.2},"batch_us_per_signature_median":{:.2}"#,
                 us(min),
                 us(median)
             )
@@ -341,7 +350,7 @@ fn verify_cost(json: bool, bytes: usize, batch: Option<usize>) -> ExitCode {
         );
         if let Some((n, (min, median))) = batched {
             println!(
-                "mxgate verify_batch, batches of {n}: min {:.2} µs, median {:.2} µs per signature \
+                "mxgate verify_batch, batches of {n} ({keys} key(s)): min {:.2} µs, median {:.2} µs per signature \
                  ({:.2}× fewer than alone)",
                 us(min),
                 us(median),
