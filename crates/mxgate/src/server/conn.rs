@@ -46,17 +46,24 @@ pub(super) struct Connection {
     pub(super) stopped: watch::Receiver<bool>,
 }
 
+/// hyper's HTTP/1 header count limit when none is set.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// The hyper builder with the inbound limits: header count and size, header
 /// read timeout (slowloris), HTTP/2 stream limits and keep-alive pings.
 pub(super) fn builder(limits: &InboundLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    let mut http1 = builder.http1();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.request_timeout)
-        .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
+    // hyper's own limit is 100 headers (431 above), parsed in place; any
+    // explicit value, even 100, makes it fill a header table for every request.
+    if limits.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(limits.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())

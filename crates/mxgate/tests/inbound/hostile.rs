@@ -337,3 +337,27 @@ async fn make_join_only_for_users_of_the_origin() {
     let target = "/_matrix/federation/v1/make_join/%21r%3Ahs.test/not-a-user";
     refused(&env, &signed("GET", target, None), 404, "M_UNRECOGNIZED").await;
 }
+
+#[tokio::test]
+async fn a_configured_header_count_limit_other_than_hyper_default_applies() {
+    // 100 is hyper's own limit and is not passed to it; any other value is.
+    let env = env_with(|setup| setup.extra_inbound = "max_headers = 20").await;
+    let headers = |count: usize| -> Vec<(String, String)> {
+        (0..count)
+            .map(|i| (format!("X-H{i}"), "v".to_owned()))
+            .collect()
+    };
+    for (count, status) in [(10, 200), (30, 431)] {
+        let extra = headers(count);
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let response = send_raw(
+            env.gw.addr,
+            &raw_request("GET", "/_matrix/federation/v1/version", &extra, None),
+        )
+        .await;
+        assert_eq!(response.status, status, "{count} headers: {response:?}");
+    }
+}
