@@ -273,13 +273,15 @@ where
         mut request: Request<B>,
     ) -> Result<Response<Incoming>, ClientError> {
         if let Some(discoverer) = self.discoverer_for(request.uri()) {
-            let target = discoverer
-                .resolve()
-                .await
-                .map_err(|source| ClientError::Discovery {
-                    server: discoverer.server().clone(),
-                    source: Box::new(source),
-                })?;
+            // Boxed: most requests go to a fixed upstream, and the
+            // resolution's future would otherwise enlarge all of them.
+            let target =
+                Box::pin(discoverer.resolve())
+                    .await
+                    .map_err(|source| ClientError::Discovery {
+                        server: discoverer.server().clone(),
+                        source: Box::new(source),
+                    })?;
             retarget(&mut request, &target)?;
         }
         let pool = &self.pools[lanes::pool_index(self.pools.len())];

@@ -56,7 +56,9 @@ pub(super) async fn check(
     if !state.verify {
         return Ok(());
     }
-    let keys = origin_keys(state, &invite, origin).await;
+    // Boxed: invites are rare, and the key lookup's future would
+    // otherwise enlarge the state of every inbound request.
+    let keys = Box::pin(origin_keys(state, &invite, origin)).await;
     invite.check_signature(origin, &keys)
 }
 

@@ -151,6 +151,20 @@ impl Keyring {
             Lookup::Fetch { generation } => generation,
             Lookup::Refused(refusal) => return Err(self.suppressed(origin, key_id, refusal)),
         };
+        // Boxed: the fetch is rare, and its future (an HTTP request) would
+        // otherwise make every request's state that much larger.
+        Box::pin(self.wait_or_fetch(origin, key_id, slot, generation)).await
+    }
+
+    /// The slow path of [`Self::request_key`]: waits for a fetch of the
+    /// server's keys already under way, or makes one.
+    async fn wait_or_fetch(
+        &self,
+        origin: &ServerName,
+        key_id: &KeyId,
+        slot: &Slot,
+        generation: u64,
+    ) -> Result<VerifyingKey, KeyringError> {
         let _flight = slot.flight.lock().await;
         let now = self.inner.clock.now_ms();
         if let Some(result) = slot.after_wait(key_id, now, generation) {

@@ -181,6 +181,25 @@ async fn shutdown_drains_requests_in_flight() {
 }
 
 #[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    // The upstream answers after 300 ms; the client shuts its write side
+    // down right after the request (HTTP/1.1 allows that half-close).
+    let slow = FakeHs::start(Duration::from_millis(300)).await;
+    let other = FakeHs::start(Duration::ZERO).await;
+    let gw = start_gateway(&Setup::new(slow.addr, other.addr)).await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let request = signed("PUT", "/_matrix/federation/v1/send/half", Some(SEND_BODY));
+    stream.write_all(&request).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut bytes = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut bytes));
+    read.await.expect("closed within 5 s").unwrap();
+    let response = parse_response(&bytes);
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(slow.seen().len(), 1);
+}
+
+#[tokio::test]
 async fn slow_headers_are_cut_off() {
     let env = env_with(|_| {}).await;
     let mut stream = TcpStream::connect(env.gw.addr).await.unwrap();
