@@ -22,6 +22,7 @@ use std::{
         Arc, OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use tokio::{runtime, sync::oneshot};
@@ -132,7 +133,10 @@ impl Lane {
             .spawn(move || {
                 CURRENT.with(|current| current.set(number));
                 runtime.block_on(async {
-                    let _ = stopped.await;
+                    tokio::select! {
+                        _ = stopped => {}
+                        () = timer_anchor() => {}
+                    }
                 });
             })?;
         Ok(Self {
@@ -140,6 +144,31 @@ impl Lane {
             open: Arc::new(AtomicUsize::new(0)),
             stop: Some(stop),
         })
+    }
+}
+
+/// How often a lane's [`timer_anchor`] ticks: no more than the shortest
+/// timeout that is armed for every request (the inbound header read timeout,
+/// whole seconds).
+const ANCHOR_PERIOD: Duration = Duration::from_secs(1);
+
+/// Keeps a timer due within [`ANCHOR_PERIOD`] armed on the lane, so that
+/// arming a request's timeouts never interrupts the lane's own sleep.
+///
+/// tokio's time driver notes, when its thread goes to sleep, when its next
+/// timer is due; a timer armed later with an earlier deadline makes it write
+/// to its eventfd so the sleep is cut short, even when the writer is the
+/// lane itself and the lane is not asleep. Each request arms hyper's 30 s
+/// header read timeout, shorter than anything else pending when the lane
+/// last slept (60 s response timeouts, 120 s idle timeouts): one `write`
+/// syscall for about every five requests, and ≈ 1 µs of CPU per request at
+/// 10 PDUs (docs/performance.md, seventh pass). With a timer always due
+/// within a second, no request timeout is ever the earliest.
+async fn timer_anchor() {
+    let mut ticks = tokio::time::interval(ANCHOR_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
     }
 }
 
