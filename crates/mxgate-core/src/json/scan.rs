@@ -110,11 +110,13 @@ pub fn scan_canonical(bytes: &[u8]) -> Option<CanonicalDoc<'_>> {
     // No separate UTF-8 pass: outside strings the grammar admits only ASCII,
     // and inside them every run of non-ASCII bytes is validated where the
     // scan meets it (`Scanner::plain_run`).
+    // Sized for a `/send` body (four or five members; a PDU or EDU is
+    // rarely under 400 bytes), so that the vectors seldom grow.
     let mut scanner = Scanner {
         bytes,
         pos: 0,
-        members: Vec::new(),
-        elements: Vec::new(),
+        members: Vec::with_capacity(8),
+        elements: Vec::with_capacity((bytes.len() / 400).clamp(4, 160)),
     };
     let root = scanner.value(0, Record::Root).ok()?;
     if scanner.pos != bytes.len() {
