@@ -156,13 +156,20 @@ fn hash_group(
     let mut buffer = [[0u8; 128]; LANES];
     let mut words = [[0u64; LANES]; 16];
     for block in 0..most {
+        // A block inside one part (most of a long body) is read where it
+        // lies; the others are assembled, with their padding, in `buffer`.
+        let mut inside: [Option<&[u8; 128]>; LANES] = [None; LANES];
         for (l, parts) in group.iter().enumerate() {
             if block < blocks[l] {
-                fill_block(parts, lengths[l], block, blocks[l], &mut buffer[l]);
+                inside[l] = block_inside_part(parts, block);
+                if inside[l].is_none() {
+                    fill_block(parts, lengths[l], block, blocks[l], &mut buffer[l]);
+                }
             }
         }
+        let sources: [&[u8; 128]; LANES] = std::array::from_fn(|l| inside[l].unwrap_or(&buffer[l]));
         for (t, word) in words.iter_mut().enumerate() {
-            for (l, bytes) in buffer.iter().enumerate() {
+            for (l, bytes) in sources.iter().enumerate() {
                 let mut be = [0u8; 8];
                 be.copy_from_slice(&bytes[8 * t..8 * t + 8]);
                 word[l] = u64::from_be_bytes(be);
@@ -184,6 +191,21 @@ fn hash_group(
         }
     }
     digests
+}
+
+/// Block `block` of the message, when its 128 bytes all lie in one of the
+/// parts (then it holds no padding: the padding follows the last byte).
+fn block_inside_part<'a>(parts: &Parts<'a>, block: usize) -> Option<&'a [u8; 128]> {
+    let start = 128 * block;
+    let mut offset = 0;
+    for part in parts {
+        if start < offset + part.len() {
+            let from = start.checked_sub(offset)?;
+            return part.get(from..from + 128)?.try_into().ok();
+        }
+        offset += part.len();
+    }
+    None
 }
 
 /// Writes block `block` (of `count`) of the padded message into `out`.
@@ -489,6 +511,28 @@ mod tests {
                 assert_eq!(lanes[i], one_by_one(p), "length {}", chunk[i].len());
             }
         }
+    }
+
+    #[test]
+    fn a_block_is_read_in_place_only_when_one_part_holds_all_of_it() {
+        let body = message(400, 7);
+        // Parts of 32, 300 and 68 bytes: block 0 straddles the first two,
+        // block 1 (bytes 128..256) lies in the second, block 2 (256..384)
+        // straddles the second and third, block 3 runs past the end.
+        let parts: Parts<'_> = [&body[..32], &body[32..332], &body[332..], &[], &[]];
+        assert_eq!(block_inside_part(&parts, 0), None);
+        assert_eq!(
+            block_inside_part(&parts, 1).map(|b| &b[..]),
+            Some(&body[128..256])
+        );
+        assert_eq!(block_inside_part(&parts, 2), None);
+        assert_eq!(block_inside_part(&parts, 3), None);
+        let whole: Parts<'_> = [&[], &body[..], &[], &[], &[]];
+        assert_eq!(
+            block_inside_part(&whole, 2).map(|b| &b[..]),
+            Some(&body[256..384])
+        );
+        assert_eq!(block_inside_part(&whole, 3), None, "bytes 384..400 only");
     }
 
     #[test]
